@@ -1,0 +1,50 @@
+"""Every text the bot shows comes from a Jinja2 template under `templates/<locale>/`.
+
+`render("visit/ask_date", locale, ...)` loads `templates/<locale>/visit/ask_date.html.j2`:
+HTML-escaped, since users' free text goes into HTML messages. `label("today", locale, ...)`
+calls a macro of `templates/<locale>/labels.txt.j2`: plain text for buttons and file headers.
+StrictUndefined makes a missing value fail loudly in a test rather than send a blank.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+LOCALES = ("zh_CN", "en")
+
+
+def _mmdd(value: Any) -> str:
+    return f"{value.month:02d}-{value.day:02d}"
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False, default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters["mmdd"] = _mmdd
+    return env
+
+
+def render(name: str, locale: str, **values: Any) -> str:
+    """The message `name` in `locale`, as Telegram HTML."""
+    return environment().get_template(f"{locale}/{name}.html.j2").render(**values).strip()
+
+
+def label(name: str, locale: str, **values: Any) -> str:
+    """A short plain text (button label, header) from the locale's `labels.txt.j2`."""
+    module = environment().get_template(f"{locale}/labels.txt.j2").module
+    macro = getattr(module, name, None)
+    if macro is None:
+        raise KeyError(f"no label {name!r} in {locale}/labels.txt.j2")
+    return str(macro(**values)).strip()

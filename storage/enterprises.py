@@ -1,0 +1,104 @@
+"""Enterprise queries: an officer's own enterprises, search within a scope, visit recency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import rules
+from storage.models import Assignment, Enterprise, Visit
+from storage.pinyin import normalize_query
+from storage.scope import in_scope
+
+
+@dataclass(frozen=True)
+class EnterpriseRow:
+    """An enterprise with its visit recency, as lists and buttons show it."""
+
+    id: int
+    name: str
+    region: str
+    cadence_days: int
+    last_visit: date | None
+    days_since: int | None
+    overdue: bool
+
+
+def _last_visit_subquery() -> Select[tuple[int, date]]:
+    return select(Visit.enterprise_id, func.max(Visit.visit_date).label("last_visit")).group_by(Visit.enterprise_id)
+
+
+def _rows(result: list[tuple[Enterprise, date | None]], today: date) -> list[EnterpriseRow]:
+    return [
+        EnterpriseRow(
+            id=enterprise.id,
+            name=enterprise.name,
+            region=enterprise.region,
+            cadence_days=enterprise.visit_cadence_days,
+            last_visit=last,
+            days_since=rules.days_since(last, today),
+            overdue=rules.overdue(last, enterprise.visit_cadence_days, today),
+        )
+        for enterprise, last in result
+    ]
+
+
+def overdue_first(rows: list[EnterpriseRow]) -> list[EnterpriseRow]:
+    """Overdue first (never visited, then the longest ago), then the rest by name."""
+    return sorted(
+        rows,
+        key=lambda r: (not r.overdue, -(r.days_since if r.days_since is not None else 10**6), r.name),
+    )
+
+
+async def assigned_to(session: AsyncSession, officer_id: int, today: date) -> list[EnterpriseRow]:
+    """The officer's current enterprises, overdue first."""
+    last = _last_visit_subquery().subquery()
+    stmt = (
+        select(Enterprise, last.c.last_visit)
+        .join(Assignment, Assignment.enterprise_id == Enterprise.id)
+        .outerjoin(last, last.c.enterprise_id == Enterprise.id)
+        .where(Assignment.officer_id == officer_id, Assignment.ended_on.is_(None))
+    )
+    result = (await session.execute(stmt)).tuples().all()
+    return overdue_first(_rows(list(result), today))
+
+
+async def search(
+    session: AsyncSession, scope: str, query: str, today: date, limit: int = 8
+) -> list[EnterpriseRow]:
+    """Enterprises in scope whose name contains the text or whose pinyin initials match it."""
+    text = query.strip()
+    if not text:
+        return []
+    conditions = [Enterprise.name.contains(text, autoescape=True)]
+    letters = normalize_query(text)
+    if letters and letters == text.lower().replace(" ", ""):
+        conditions.append(Enterprise.name_initials.contains(letters, autoescape=True))
+    last = _last_visit_subquery().subquery()
+    stmt = (
+        select(Enterprise, last.c.last_visit)
+        .outerjoin(last, last.c.enterprise_id == Enterprise.id)
+        .where(in_scope(Enterprise.region, scope), or_(*conditions))
+        .order_by(func.length(Enterprise.name), Enterprise.name)
+        .limit(limit)
+    )
+    return _rows(list((await session.execute(stmt)).tuples().all()), today)
+
+
+async def get_in_scope(session: AsyncSession, enterprise_id: int, scope: str) -> Enterprise | None:
+    """The enterprise if it lies in the scope; None for another region's id (forged or stale)."""
+    return await session.scalar(
+        select(Enterprise).where(Enterprise.id == enterprise_id, in_scope(Enterprise.region, scope))
+    )
+
+
+async def last_visit(session: AsyncSession, enterprise_id: int) -> date | None:
+    return await session.scalar(select(func.max(Visit.visit_date)).where(Visit.enterprise_id == enterprise_id))
+
+
+async def row(session: AsyncSession, enterprise: Enterprise, today: date) -> EnterpriseRow:
+    return _rows([(enterprise, await last_visit(session, enterprise.id))], today)[0]

@@ -1,0 +1,226 @@
+"""ORM classes: the liaison work as it is stored.
+
+Regions are slash-separated paths (`宜昌市/枝江市/马家店街道`); a scope covers its own path and
+everything below it (see `storage.scope`). Timestamps are timezone-aware UTC; calendar dates
+(visit dates) are local dates in `BOT_TIMEZONE`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.enums import PartyOrg
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware timestamp on every backend.
+
+    SQLite has no timezone type and hands back naive values; they were written as UTC, so they
+    are read back as UTC instead of leaking naive datetimes into the rest of the code.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC timestamp")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JsonType, list[Any]: JsonType}
+
+
+class User(Base):
+    """A person who may use the bot: created by an invite, bound to Telegram by `/start`."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    region: Mapped[str] = mapped_column(String(255), index=True)
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    locale: Mapped[str | None] = mapped_column(String(8))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    blocked_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    joined_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Invite(Base):
+    """A single-use, expiring code that binds a Telegram account to a prepared `User`."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship()
+
+
+class Enterprise(Base):
+    __tablename__ = "enterprises"
+    __table_args__ = (Index("ix_enterprises_region_name", "region", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    # Pinyin initials of the name ("zjscyfz…"), so officers can search with a Latin keyboard.
+    name_initials: Mapped[str] = mapped_column(Text, default="")
+    credit_code: Mapped[str] = mapped_column(String(18), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default="private")
+    region: Mapped[str] = mapped_column(String(255))
+    industry: Mapped[str | None] = mapped_column(String(64))
+    employees: Mapped[int | None] = mapped_column(Integer)
+    party_members: Mapped[int | None] = mapped_column(Integer)
+    party_org: Mapped[str] = mapped_column(String(16), default=PartyOrg.NONE.value)
+    mass_orgs: Mapped[list[Any]] = mapped_column(default=list)
+    owner_name: Mapped[str | None] = mapped_column(String(64))
+    owner_political_status: Mapped[str | None] = mapped_column(String(32))
+    demonstration_point: Mapped[bool] = mapped_column(Boolean, default=False)
+    visit_cadence_days: Mapped[int] = mapped_column(Integer, default=30)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Assignment(Base):
+    """Which officer looks after which enterprise, with history: officers rotate."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (Index("ix_assignments_officer_open", "officer_id", "ended_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    started_on: Mapped[date] = mapped_column(Date)
+    ended_on: Mapped[date | None] = mapped_column(Date)
+
+
+class Visit(Base):
+    """A visit report 走访记录."""
+
+    __tablename__ = "visits"
+    __table_args__ = (
+        Index("ix_visits_enterprise_date", "enterprise_id", "visit_date"),
+        Index("ix_visits_officer_date", "officer_id", "visit_date"),
+        Index("ix_visits_date", "visit_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"))
+    officer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    visit_date: Mapped[date] = mapped_column(Date)
+    activities: Mapped[list[Any]] = mapped_column(default=list)
+    employees: Mapped[int | None] = mapped_column(Integer)
+    party_members: Mapped[int | None] = mapped_column(Integer)
+    summary: Mapped[str | None] = mapped_column(Text)
+    summary_voice_file_id: Mapped[str | None] = mapped_column(String(255))
+    follow_up: Mapped[str | None] = mapped_column(Text)
+    # Telegram file ids of photos and voice notes: [{"type": "photo", "file_id": "..."}]
+    media: Mapped[list[Any]] = mapped_column(default=list)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    enterprise: Mapped[Enterprise] = relationship()
+    officer: Mapped[User] = relationship()
+
+
+class HeadcountRecord(Base):
+    """History of an enterprise's employees and party members, as reported."""
+
+    __tablename__ = "headcount_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    employees: Mapped[int | None] = mapped_column(Integer)
+    party_members: Mapped[int | None] = mapped_column(Integer)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Draft(Base):
+    """A conversation in progress: which form, which step, the answers so far.
+
+    One per user. Read and written in the same unit of work as each update, so a restart or
+    another bot instance carries on exactly where the user was.
+    """
+
+    __tablename__ = "drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    form: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str] = mapped_column(String(32))
+    # A step's sub-state: typing a date instead of tapping, browsing search results.
+    mode: Mapped[str | None] = mapped_column(String(255))
+    # Set when the user jumped back from the confirmation card: answer, then return there.
+    editing: Mapped[bool] = mapped_column(Boolean, default=False)
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Increases with every question asked; buttons carry it, so a press on an older question
+    # is recognised as stale instead of being applied to the current one.
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AuditEntry(Base):
+    """Who changed what, when, before and after — and who exported what."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # None for the command line (an operator on the server), else the acting user.
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_label: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[int | None] = mapped_column(Integer)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+

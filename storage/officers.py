@@ -1,0 +1,125 @@
+"""Users (officers, supervisors, admins) and their invites."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import audit
+from storage.enums import Role
+from storage.models import Invite, User
+from storage.scope import normalize_region
+
+INVITE_LIFETIME = timedelta(days=7)
+# Telegram deep-link payloads allow up to 64 characters of A-Z a-z 0-9 _ -; 22 random
+# URL-safe characters carry 132 bits, far beyond guessing.
+INVITE_CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Member:
+    """A detached snapshot of the user behind an update: what handlers need to decide."""
+
+    id: int
+    name: str
+    role: Role
+    region: str
+    locale: str | None
+
+    @classmethod
+    def of(cls, user: User) -> Member:
+        return cls(user.id, user.name, Role(user.role), user.region, user.locale)
+
+
+def new_invite_code() -> str:
+    return secrets.token_urlsafe(16)
+
+
+async def create_invite(
+    session: AsyncSession, *, role: Role, name: str, region: str, now: datetime
+) -> Invite:
+    """Prepares the person (so enterprises can be assigned before they join) and their code."""
+    name = name.strip()
+    if not name:
+        raise ValueError("name must not be empty")
+    region = normalize_region(region)
+    if not region:
+        raise ValueError("region must not be empty")
+    user = await session.scalar(
+        select(User).where(User.name == name, User.region == region, User.role == role.value)
+    )
+    if user is None:
+        user = User(name=name, role=role.value, region=region, active=True, created_at=now)
+        session.add(user)
+        await session.flush()
+        await audit.record(
+            session, actor_id=None, actor_label=audit.CLI_ACTOR, action="create",
+            entity="user", entity_id=user.id, after=audit.snapshot(user),
+        )
+    invite = Invite(code=new_invite_code(), user_id=user.id, expires_at=now + INVITE_LIFETIME, created_at=now)
+    session.add(invite)
+    await session.flush()
+    await audit.record(
+        session, actor_id=None, actor_label=audit.CLI_ACTOR, action="create",
+        entity="invite", entity_id=invite.id, after={"user_id": user.id, "expires_at": invite.expires_at.isoformat()},
+    )
+    return invite
+
+
+class InviteRefused(Exception):
+    """Why a code could not be redeemed: `unknown`, `used`, `expired`, `bound_elsewhere`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def redeem_invite(
+    session: AsyncSession, *, code: str, telegram_user_id: int, chat_id: int, now: datetime
+) -> User:
+    """Binds the Telegram account to the invited person; the code cannot be used again."""
+    if not INVITE_CODE_PATTERN.match(code):
+        raise InviteRefused("unknown")
+    invite = await session.scalar(select(Invite).where(Invite.code == code).with_for_update())
+    if invite is None:
+        raise InviteRefused("unknown")
+    if invite.used_at is not None:
+        raise InviteRefused("used")
+    if invite.expires_at <= now:
+        raise InviteRefused("expired")
+    existing = await by_telegram_id(session, telegram_user_id)
+    if existing is not None and existing.id != invite.user_id:
+        raise InviteRefused("bound_elsewhere")
+    user = await session.get_one(User, invite.user_id)
+    before = audit.snapshot(user)
+    user.telegram_user_id = telegram_user_id
+    user.chat_id = chat_id
+    user.joined_at = now
+    user.active = True
+    invite.used_at = now
+    await session.flush()
+    old, new = audit.changed(before, audit.snapshot(user))
+    await audit.record(
+        session, actor_id=user.id, actor_label=user.name, action="redeem_invite",
+        entity="user", entity_id=user.id, before=old, after=new,
+    )
+    return user
+
+
+async def by_telegram_id(session: AsyncSession, telegram_user_id: int) -> User | None:
+    return await session.scalar(
+        select(User).where(User.telegram_user_id == telegram_user_id, User.active.is_(True))
+    )
+
+
+async def officer_by_name(session: AsyncSession, name: str) -> list[User]:
+    return list(
+        await session.scalars(
+            select(User).where(User.name == name.strip(), User.role == Role.OFFICER.value, User.active.is_(True))
+        )
+    )
