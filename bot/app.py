@@ -1,0 +1,81 @@
+"""Wiring: one place that builds the Application with every conversation (rules-bot style)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from telegram import Update
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
+
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.processor import PerChatUpdateProcessor
+from handlers import common, visit
+from handlers.adapter import FormRunner
+from handlers.context import BotContext, BotData
+from handlers.forms import FormEngine
+from storage.db import make_async_engine, make_session_factory
+
+logger = logging.getLogger(__name__)
+
+FORMS = (visit.FORM,)
+SANDBOX_TOKEN = "1000001:SANDBOX-offline-token"
+
+
+def build_application(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    on_processed: Callable[[int], None] | None = None,
+) -> Application[Any, BotContext, Any, Any, BotData, Any]:
+    token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else SANDBOX_TOKEN
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(settings.telegram_api_base_url)
+        .context_types(ContextTypes(context=BotContext, bot_data=BotData))
+        .concurrent_updates(PerChatUpdateProcessor(on_processed=on_processed))
+        .defaults(Defaults(tzinfo=settings.timezone))
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+    )
+    application = builder.build()
+
+    engine = FormEngine(FORMS)
+    data: BotData = application.bot_data
+    data.session_factory = make_session_factory(make_async_engine(settings.database_url))
+    data.engine = engine
+    data.runner = FormRunner(engine)
+    data.clock = clock or SystemClock()
+    data.tz = settings.timezone
+    data.locale = settings.bot_locale
+
+    # Group -1 runs first for every update: strangers stop here, known users get `member`.
+    application.add_handler(common.gate_handler(), group=-1)
+    # Group 0, first match wins: commands, then form buttons, then free input for the draft.
+    # The catch-all MessageHandler must come last, or it would swallow commands.
+    application.add_handlers([*common.handlers(), *visit.handlers()])
+    application.add_handlers(common.fallback_handlers(data.runner.on_message, data.runner.on_button,
+                                                      data.runner.on_draft_button))
+    application.add_error_handler(common.on_error)  # type: ignore[arg-type]
+    return application
+
+
+async def _post_init(application: Application[Any, BotContext, Any, Any, BotData, Any]) -> None:
+    locale = application.bot_data.locale
+    await application.bot.set_my_commands(common.commands_for(common.DEFAULT_COMMANDS, locale))
+    application.bot_data.bot_username = application.bot.username
+    logger.info("Bot @%s ready", application.bot.username)
+
+
+async def _post_shutdown(application: Application[Any, BotContext, Any, Any, BotData, Any]) -> None:
+    await application.bot_data.session_factory.kw["bind"].dispose()
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level)
+    # httpx logs every request URL, and the URL holds the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -1,0 +1,137 @@
+"""`python -m bot COMMAND`: run the bot, the offline sandbox, and the operator's commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from telegram import Update
+
+from bot.app import build_application, configure_logging
+from bot.clock import SystemClock, local_today
+from bot.config import Settings
+from storage.db import make_async_engine, make_session_factory
+from storage.enums import Role
+from storage.migrate import upgrade
+from storage.scope import normalize_region
+from storage.uow import unit_of_work
+
+logger = logging.getLogger(__name__)
+
+
+def _out(text: str) -> None:
+    """Operator-facing output of a command (not a log line)."""
+    sys.stdout.write(text.rstrip("\n") + "\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bot", description="党建联络助手 · Liaison Assistant")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the bot (long polling); needs TELEGRAM_BOT_TOKEN")
+    shell = sub.add_parser("shell", help="offline sandbox: local Bot API emulator, the bot, and a terminal chat")
+    shell.add_argument("--fresh", action="store_true", help="use a new temporary database instead of DATABASE_URL")
+    invite = sub.add_parser("invite", help="create a single-use invite (valid 7 days)")
+    invite.add_argument("--role", required=True, choices=[r.value for r in Role if r != Role.OWNER])
+    invite.add_argument("--name", required=True)
+    invite.add_argument("--region", required=True, help="e.g. 宜昌市/枝江市")
+    imp = sub.add_parser("import-enterprises", help="import the enterprise registry (CSV or XLSX)")
+    imp.add_argument("file", type=Path)
+    exp = sub.add_parser("export", help="write the ledger as XLSX")
+    exp.add_argument("--out", required=True, type=Path)
+    exp.add_argument("--region", default="宜昌市", help="region path to export (default: the whole city)")
+    sub.add_parser("seed-demo", help="load a realistic Yichang demo data set into an empty database")
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade"])
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    configure_logging(logging.WARNING if args.command in ("shell",) else logging.INFO)
+    settings = Settings()
+    if args.command == "run":
+        return run(settings)
+    if args.command == "shell":
+        from bot.sandbox import run_shell
+
+        return asyncio.run(run_shell(settings, fresh=args.fresh))
+    upgrade(settings.database_url)
+    if args.command == "db":
+        _out("数据库已是最新结构。")
+        return 0
+    return asyncio.run(_operator_command(args, settings))
+
+
+def run(settings: Settings) -> int:
+    if settings.telegram_bot_token is None:
+        logger.error("TELEGRAM_BOT_TOKEN is not set. For a try-out without a token: python -m bot shell")
+        return 2
+    upgrade(settings.database_url)
+    application = build_application(settings)
+    application.run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0
+
+
+async def _operator_command(args: argparse.Namespace, settings: Settings) -> int:
+    engine = make_async_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    clock = SystemClock()
+    today = local_today(clock, settings.timezone)
+    try:
+        if args.command == "invite":
+            return await _invite(factory, settings, args, clock)
+        if args.command == "import-enterprises":
+            from bot.importer import format_report, import_enterprises
+
+            report: Any = await import_enterprises(args.file, factory, today=today)
+            _out(format_report(report))
+            return 0 if not report.errors else 1
+        if args.command == "export":
+            from bot.export import export_ledger
+
+            summary: Any = await export_ledger(factory, args.out, scope=normalize_region(args.region), today=today)
+            _out(f"已导出：{args.out}（{summary}）")
+            return 0
+        if args.command == "seed-demo":
+            from storage.demo import seed_demo
+
+            async with unit_of_work(factory) as uow:
+                demo = await seed_demo(uow.session, today=today)
+                await uow.commit()
+            _out(f"演示数据已载入：{demo}")
+            return 0
+    finally:
+        await engine.dispose()
+    raise AssertionError(args.command)
+
+
+async def _invite(factory: Any, settings: Settings, args: argparse.Namespace, clock: SystemClock) -> int:
+    from storage.officers import create_invite
+
+    async with unit_of_work(factory) as uow:
+        invite = await create_invite(uow.session, role=Role(args.role), name=args.name, region=args.region,
+                                     now=clock.now())
+        await uow.commit()
+    username = await _bot_username(settings)
+    link = f"https://t.me/{username}?start={invite.code}" if username else f"(bot username unknown)?start={invite.code}"
+    _out(f"邀请码：{invite.code}\n链接：{link}\n有效期至：{invite.expires_at.astimezone(settings.timezone):%Y-%m-%d %H:%M}")
+    return 0
+
+
+async def _bot_username(settings: Settings) -> str | None:
+    """The bot's @username for the deep link: asked from the Bot API when a token is set."""
+    if settings.telegram_bot_token is None:
+        return None
+    from telegram import Bot
+
+    try:
+        async with Bot(settings.telegram_bot_token.get_secret_value(), base_url=settings.telegram_api_base_url) as bot:
+            return bot.username
+    except Exception:  # offline: the code alone still works with /start <code>
+        logger.warning("Could not reach the Bot API for the bot's username", exc_info=True)
+        return None

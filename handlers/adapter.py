@@ -1,0 +1,214 @@
+"""The Telegram side of the form engine: updates in, messages and keyboards out.
+
+Each update runs in one unit of work: load the user and their draft (locked), let the engine
+decide, write the draft back, commit — and only then talk to Telegram. So what the user sees
+next is always what the database holds, and a crash before the commit leaves the previous,
+consistent draft for the next try.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+
+from bot.render import label, render
+from handlers.context import BotContext
+from handlers.forms import FormContext, FormEngine, FormState, Incoming, Outcome, Prompt, Reply
+from storage import drafts
+from storage.models import Draft
+from storage.officers import Member
+from storage.uow import UnitOfWork, unit_of_work
+
+logger = logging.getLogger(__name__)
+
+# Callback data of form buttons: `f:<draft id>:<question seq>:<option key>`, within 64 bytes.
+FORM_BUTTON = re.compile(r"^f:(\d{1,12}):(\d{1,9}):([A-Za-z0-9_~:.-]{1,36})$")
+DRAFT_BUTTON = re.compile(r"^draft:(resume|restart):(\d{1,12})(?::([a-z_]{1,16}))?$")
+MAX_CALLBACK_BYTES = 64
+
+
+def form_button(draft_id: int, seq: int, key: str) -> str:
+    data = f"f:{draft_id}:{seq}:{key}"
+    if len(data.encode()) > MAX_CALLBACK_BYTES or not FORM_BUTTON.match(data):
+        raise ValueError(f"option key {key!r} does not fit Telegram's callback data")
+    return data
+
+
+def parse_form_button(data: str) -> tuple[int, int, str] | None:
+    match = FORM_BUTTON.match(data)
+    return (int(match[1]), int(match[2]), match[3]) if match else None
+
+
+def draft_button(action: str, draft_id: int, form: str | None = None) -> str:
+    return f"draft:{action}:{draft_id}" + (f":{form}" if form else "")
+
+
+def keyboard(prompt: Prompt, draft_id: int | None, seq: int) -> InlineKeyboardMarkup | None:
+    if not prompt.buttons:
+        return None
+    if draft_id is None:
+        raise ValueError("a form prompt with buttons needs its draft")
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(option.label, callback_data=form_button(draft_id, seq, option.key)) for option in row]
+         for row in prompt.buttons]
+    )
+
+
+def incoming_from(update: Update) -> Incoming:
+    message = update.effective_message
+    if update.callback_query is not None or message is None:
+        return Incoming(unsupported=True)
+    if message.text is not None:
+        return Incoming(text=message.text)
+    if message.photo:
+        return Incoming(photo=message.photo[-1].file_id)  # the largest size
+    if message.voice is not None:
+        return Incoming(voice=message.voice.file_id)
+    if message.location is not None:
+        return Incoming(location=(message.location.latitude, message.location.longitude))
+    return Incoming(unsupported=True)
+
+
+def _state(draft: Draft) -> FormState:
+    return FormState(draft.form, draft.step, dict(draft.answers), draft.mode, draft.editing, draft.seq)
+
+
+class FormRunner:
+    """Runs the engine for Telegram updates; one instance serves every form."""
+
+    def __init__(self, engine: FormEngine) -> None:
+        self.engine = engine
+
+    def _ctx(self, uow: UnitOfWork, context: BotContext, member: Member) -> FormContext:
+        data = context.bot_data
+        return FormContext(uow.session, member, context.locale(), data.today(), data.now())
+
+    async def start(self, update: Update, context: BotContext, form: str, answers: dict[str, Any] | None = None) -> None:
+        """Starts `form`, unless a draft is open: then offers to continue it or start anew."""
+        member, chat = context.member, update.effective_chat
+        if member is None or chat is None:
+            return
+        async with unit_of_work(context.bot_data.session_factory) as uow:
+            draft = await drafts.for_update(uow.session, member.id)
+            if draft is not None:
+                offer = await self._offer(uow, context, member, draft, form)
+                await uow.commit()
+                await context.bot.send_message(chat.id, offer[0], parse_mode=ParseMode.HTML, reply_markup=offer[1])
+                return
+            outcome = await self.engine.start(self._ctx(uow, context, member), form, answers)
+            draft_id = await self._persist(uow, context, member, None, outcome)
+            await uow.commit()
+        await self._deliver(context, chat.id, outcome, draft_id, None)
+
+    async def _offer(
+        self, uow: UnitOfWork, context: BotContext, member: Member, draft: Draft, form: str
+    ) -> tuple[str, InlineKeyboardMarkup]:
+        ctx = self._ctx(uow, context, member)
+        details = await self.engine.form(draft.form).describe(ctx, dict(draft.answers))
+        text = render("forms/offer_resume", ctx.locale, form=draft.form, **details)
+        markup = InlineKeyboardMarkup([[
+            InlineKeyboardButton(label("resume", ctx.locale), callback_data=draft_button("resume", draft.id)),
+            InlineKeyboardButton(label("restart", ctx.locale), callback_data=draft_button("restart", draft.id, form)),
+        ]])
+        return text, markup
+
+    async def on_message(self, update: Update, context: BotContext) -> None:
+        """Feeds a typed text, photo, voice note or location to the open draft."""
+        member, chat = context.member, update.effective_chat
+        if member is None or chat is None:
+            return
+        incoming = incoming_from(update)
+        async with unit_of_work(context.bot_data.session_factory) as uow:
+            draft = await drafts.for_update(uow.session, member.id)
+            if draft is None:
+                await context.bot.send_message(chat.id, render("common/no_draft", context.locale(), role=member.role))
+                return
+            outcome = await self.engine.handle(self._ctx(uow, context, member), _state(draft), incoming)
+            draft_id = await self._persist(uow, context, member, draft, outcome)
+            await uow.commit()
+        await self._deliver(context, chat.id, outcome, draft_id, None)
+
+    async def on_button(self, update: Update, context: BotContext) -> None:
+        """Applies a pressed form button, unless it belongs to an older question."""
+        query, member = update.callback_query, context.member
+        if query is None or member is None or query.data is None or query.message is None:
+            return
+        parsed = parse_form_button(query.data)
+        if parsed is None:
+            await query.answer(label("unknown_button", context.locale()))
+            return
+        draft_id, seq, key = parsed
+        async with unit_of_work(context.bot_data.session_factory) as uow:
+            draft = await drafts.for_update(uow.session, member.id)
+            if draft is None or draft.id != draft_id or draft.seq != seq:
+                await query.answer(label("stale_button", context.locale()), show_alert=False)
+                return
+            outcome = await self.engine.handle(self._ctx(uow, context, member), _state(draft), Incoming(key=key))
+            new_id = await self._persist(uow, context, member, draft, outcome)
+            await uow.commit()
+        await query.answer(outcome.notice)
+        await self._deliver(context, query.message.chat.id, outcome, new_id, query)
+
+    async def on_draft_button(self, update: Update, context: BotContext) -> None:
+        """Continue the open draft, or drop it and start the form that was asked for."""
+        query, member = update.callback_query, context.member
+        match = DRAFT_BUTTON.match(query.data or "") if query else None
+        if query is None or member is None or match is None or query.message is None:
+            return
+        action, draft_id, form = match[1], int(match[2]), match[3]
+        async with unit_of_work(context.bot_data.session_factory) as uow:
+            draft = await drafts.for_update(uow.session, member.id)
+            if draft is None or draft.id != draft_id or (form is not None and form not in self.engine.forms):
+                await query.answer(label("stale_button", context.locale()))
+                return
+            ctx = self._ctx(uow, context, member)
+            if action == "resume":
+                outcome = await self.engine.prompt(ctx, _state(draft))
+            else:
+                await drafts.discard(uow.session, member.id)
+                await uow.session.flush()
+                draft = None
+                outcome = await self.engine.start(ctx, form or "visit")
+            new_id = await self._persist(uow, context, member, draft, outcome)
+            await uow.commit()
+        await query.answer()
+        await self._deliver(context, query.message.chat.id, outcome, new_id, None)
+
+    async def _persist(
+        self, uow: UnitOfWork, context: BotContext, member: Member, draft: Draft | None, outcome: Outcome
+    ) -> int | None:
+        if outcome.state is None:
+            if draft is not None:
+                await drafts.discard(uow.session, member.id)
+            return None
+        state = outcome.state
+        saved = await drafts.put(
+            uow.session, user_id=member.id, form=state.form, step=state.step, answers=state.answers,
+            mode=state.mode, editing=state.editing, seq=state.seq, now=context.bot_data.now(), draft=draft,
+        )
+        return saved.id
+
+    async def _deliver(
+        self, context: BotContext, chat_id: int, outcome: Outcome, draft_id: int | None, query: CallbackQuery | None
+    ) -> None:
+        seq = outcome.state.seq if outcome.state else 0
+        for reply in outcome.replies:
+            markup = keyboard(reply.prompt, draft_id, seq)
+            if reply.replace and query is not None and isinstance(query.message, Message):
+                await _edit(query.message, reply, markup)
+                continue
+            await context.bot.send_message(chat_id, reply.prompt.text, parse_mode=ParseMode.HTML, reply_markup=markup)
+
+
+async def _edit(message: Message, reply: Reply, markup: InlineKeyboardMarkup | None) -> None:
+    try:
+        await message.edit_text(reply.prompt.text, parse_mode=ParseMode.HTML, reply_markup=markup)
+    except BadRequest as error:
+        # Two quick taps can produce the same keyboard twice; Telegram refuses the no-op edit.
+        if "not modified" not in error.message:
+            raise

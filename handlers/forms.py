@@ -1,0 +1,554 @@
+"""The form engine: every conversation is a declared form, run by this one engine.
+
+A form is data (the way ODK's XLSForm declares a survey): its steps, each with a kind,
+validation, whether it is optional, when it applies, and the template that asks it. The
+engine asks, validates, re-asks, skips, jumps back from the confirmation card, and saves.
+
+The engine speaks in plain prompts, options and inputs; `handlers.adapter` turns them into
+Telegram messages and keyboards and keeps the draft (form, step, answers) in the database.
+So a form can be tested without Telegram, and another messenger would be a second adapter.
+
+Flow of one input:  adapter → `FormEngine.handle(ctx, state, incoming)` → `Outcome`
+(the new state, or None when saved/cancelled, and the replies to show).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.render import label, render
+from storage.officers import Member
+
+# Engine keys of buttons. Form option keys never start with "~".
+SKIP, DONE, SUBMIT, CANCEL, EDIT, TODAY, YESTERDAY, OTHER, SEARCH = (
+    "~skip", "~done", "~submit", "~cancel", "~edit:", "~today", "~yesterday", "~other", "~search",
+)
+PENDING = "_pending"  # scratch answer: selections or media collected so far
+
+
+# ---------------------------------------------------------------- values the engine works in
+
+
+@dataclass(frozen=True)
+class Option:
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One message: HTML text and rows of buttons."""
+
+    text: str
+    buttons: tuple[tuple[Option, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class Reply:
+    prompt: Prompt
+    # Edit the message whose button was pressed instead of sending a new one (multi-select
+    # toggles), so ticking three activities does not leave three keyboards behind.
+    replace: bool = False
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """What the user sent, already freed of Telegram's types."""
+
+    text: str | None = None
+    key: str | None = None
+    photo: str | None = None
+    voice: str | None = None
+    location: tuple[float, float] | None = None
+    unsupported: bool = False
+
+
+@dataclass
+class FormState:
+    """The draft: mirrors `storage.models.Draft`."""
+
+    form: str
+    step: str
+    answers: dict[str, Any] = field(default_factory=dict)
+    mode: str | None = None
+    editing: bool = False
+    seq: int = 0
+
+
+@dataclass
+class FormContext:
+    session: AsyncSession
+    member: Member
+    locale: str
+    today: date
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: FormState | None
+    replies: tuple[Reply, ...]
+    notice: str | None = None  # a short toast for a pressed button
+    saved: Any = None
+
+
+# ---------------------------------------------------------------- what a step answers
+
+
+@dataclass(frozen=True)
+class Accept:
+    value: Any
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """Bad input: the message `forms/error` renders for `code`, then the same question."""
+
+    code: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stay:
+    """Still on this step: a new mode or scratch value, asked again (or redrawn in place)."""
+
+    mode: str | None = None
+    pending: Any = None
+    redraw: bool = False
+    keep_pending: bool = False
+
+
+StepResult = Accept | Invalid | Stay
+
+
+def invalid(code: str, **values: Any) -> Invalid:
+    return Invalid(code, values)
+
+
+def _collected(state: FormState, name: str) -> list[Any]:
+    """What a multi-part step has gathered: the scratch list while on it, else its answer
+    (so jumping back from the card starts from what was chosen before)."""
+    if PENDING in state.answers:
+        return list(state.answers[PENDING])
+    return list(state.answers.get(name) or [])
+
+
+class Step(Protocol):
+    name: str
+    title: str  # label macro naming the field on the confirmation card's edit buttons
+    editable: bool
+
+    def applies(self, answers: dict[str, Any]) -> bool: ...
+
+    async def ask(self, ctx: FormContext, state: FormState) -> Prompt: ...
+
+    async def accept(self, ctx: FormContext, state: FormState, incoming: Incoming) -> StepResult: ...
+
+
+@dataclass(frozen=True)
+class BaseStep:
+    name: str
+    question: str  # template name
+    title: str = ""
+    optional: bool = False
+    editable: bool = True
+    when: Callable[[dict[str, Any]], bool] | None = None
+
+    def applies(self, answers: dict[str, Any]) -> bool:
+        return self.when is None or self.when(answers)
+
+    def _text(self, ctx: FormContext, state: FormState, **values: Any) -> str:
+        return render(self.question, ctx.locale, answers=state.answers, mode=state.mode, today=ctx.today, **values)
+
+    def _skip_row(self, ctx: FormContext) -> tuple[tuple[Option, ...], ...]:
+        return ((Option(SKIP, label("skip", ctx.locale)),),) if self.optional else ()
+
+
+# ---------------------------------------------------------------- the kinds of step
+
+
+@dataclass(frozen=True)
+class ChoiceStep(BaseStep):
+    """One of a few options, as buttons; typing an option's label works too."""
+
+    options: tuple[tuple[str, str], ...] = ()  # (key, label macro)
+
+    def _options(self, ctx: FormContext) -> list[Option]:
+        return [Option(key, label(name, ctx.locale)) for key, name in self.options]
+
+    async def ask(self, ctx: FormContext, state: FormState) -> Prompt:
+        return Prompt(self._text(ctx, state), (tuple(self._options(ctx)),) + self._skip_row(ctx))
+
+    async def accept(self, ctx: FormContext, state: FormState, incoming: Incoming) -> StepResult:
+        if incoming.key == SKIP and self.optional:
+            return Accept(None)
+        for option in self._options(ctx):
+            if incoming.key == option.key or (incoming.text or "").strip() == option.label:
+                return Accept(option.key)
+        return invalid("use_buttons")
+
+
+@dataclass(frozen=True)
+class MultiStep(BaseStep):
+    """Several options ticked one by one, then 'next'. Ticks redraw the same message."""
+
+    options: tuple[tuple[str, str], ...] = ()
+    per_row: int = 2
+
+    async def ask(self, ctx: FormContext, state: FormState) -> Prompt:
+        chosen = _collected(state, self.name)
+        buttons = [
+            Option(key, label("ticked" if key in chosen else "unticked", ctx.locale, text=label(name, ctx.locale)))
+            for key, name in self.options
+        ]
+        rows = tuple(tuple(buttons[i : i + self.per_row]) for i in range(0, len(buttons), self.per_row))
+        return Prompt(self._text(ctx, state, chosen=chosen), (*rows, (Option(DONE, label("next", ctx.locale)),)))
+
+    async def accept(self, ctx: FormContext, state: FormState, incoming: Incoming) -> StepResult:
+        chosen = _collected(state, self.name)
+        keys = [key for key, _ in self.options]
+        if incoming.key in keys:
+            key = incoming.key
+            chosen = [k for k in chosen if k != key] if key in chosen else [*chosen, key]
+            return Stay(mode=state.mode, pending=[k for k in keys if k in chosen], redraw=True)
+        if incoming.key == DONE:
+            if not chosen and not self.optional:
+                return invalid("choose_at_least_one")
+            return Accept([k for k in keys if k in chosen])
+        return invalid("use_buttons")
+
+
+DATE_FORMATS = (
+    re.compile(r"^(?P<y>\d{4})[-/.年](?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})日?$"),
+    re.compile(r"^(?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})日?$"),
+)
+RELATIVE_DAYS = {"今天": 0, "今日": 0, "today": 0, "昨天": 1, "昨日": 1, "yesterday": 1, "前天": 2}
+
+
+def parse_date(text: str, today: date) -> date | None:
+    """`2026-11-20`, `11-20`, `11月20日`, `今天`, `昨天` (full-width digits too) → a date, else None.
+
+    A date without a year is in the current year, as people mean it on a form about recent work.
+    """
+    cleaned = unicodedata.normalize("NFKC", text).strip().lower().replace(" ", "")
+    if cleaned in RELATIVE_DAYS:
+        return today - timedelta(days=RELATIVE_DAYS[cleaned])
+    for pattern in DATE_FORMATS:
+        match = pattern.match(cleaned)
+        if match:
+            parts = match.groupdict()
+            try:
+                return date(int(parts.get("y") or today.year), int(parts["m"]), int(parts["d"]))
+            except ValueError:
+                return None
+    return None
+
+
+@dataclass(frozen=True)
+class DateStep(BaseStep):
+    """Today / yesterday as buttons, any other date typed. Never in the future."""
+
+    max_days_back: int = 366
+
+    async def ask(self, ctx: FormContext, state: FormState) -> Prompt:
+        if state.mode == "typing":
+            return Prompt(render("forms/ask_date_typed", ctx.locale, today=ctx.today))
+        yesterday = ctx.today - timedelta(days=1)
+        row = (
+            Option(TODAY, label("today", ctx.locale, day=ctx.today)),
+            Option(YESTERDAY, label("yesterday", ctx.locale, day=yesterday)),
+            Option(OTHER, label("other_date", ctx.locale)),
+        )
+        return Prompt(self._text(ctx, state), (row,))
+
+    async def accept(self, ctx: FormContext, state: FormState, incoming: Incoming) -> StepResult:
+        if incoming.key == TODAY:
+            return Accept(ctx.today.isoformat())
+        if incoming.key == YESTERDAY:
+            return Accept((ctx.today - timedelta(days=1)).isoformat())
+        if incoming.key == OTHER:
+            return Stay(mode="typing")
+        if incoming.text is None:
+            return invalid("use_buttons")
+        value = parse_date(incoming.text, ctx.today)
+        if value is None:
+            return invalid("date_format")
+        if value > ctx.today:
+            return invalid("date_future", today=ctx.today)
+        if value < ctx.today - timedelta(days=self.max_days_back):
+            return invalid("date_too_old", days=self.max_days_back)
+        return Accept(value.isoformat())
+
+
+def parse_count(text: str) -> int | None:
+    """`120`, `１２０`, `120人`, `1,200` → an integer; anything else → None."""
+    cleaned = unicodedata.normalize("NFKC", text).strip().replace(",", "").removesuffix("人").removesuffix("名")
+    return int(cleaned) if re.fullmatch(r"\d{1,9}", cleaned) else None
+
+
+@dataclass(frozen=True)
+class NumberStep(BaseStep):
+    minimum: int = 0
+    maximum: int = 1_000_000
+    # A rule across answers, e.g. party members ≤ employees: returns the problem or None.
+    check: Callable[[dict[str, Any], int], Invalid | None] | None = None
+
+    async def ask(self, ctx: FormContext, state: FormState) -> Prompt:
+        return Prompt(self._text(ctx, state), self._skip_row(ctx))
+
+    async def accept(self, ctx: FormContext, state: FormState, incoming: Incoming) -> StepResult:
+        if incoming.key == SKIP and self.optional:
+            return Accept(None)
+        value = parse_count(incoming.text or "") if incoming.text is not None else None
+        if value is None:
+            return invalid("number_format")
+        if not self.minimum <= value <= self.maximum:
+            return invalid("number_range", minimum=self.minimum, maximum=self.maximum)
+        problem = self.check(state.answers, value) if self.check else None
+        return problem or Accept(value)
+
+
+@dataclass(frozen=True)
+class TextStep(BaseStep):
+    """Free text (escaped wherever it is shown again); a voice note counts where allowed."""
+
+    max_length: int = 1000
+    accepts_voice: bool = False
+
+    async def ask(self, ctx: FormContext, state: FormState) -> Prompt:
+        return Prompt(self._text(ctx, state), self._skip_row(ctx))
+
+    async def accept(self, ctx: FormContext, state: FormState, incoming: Incoming) -> StepResult:
+        if incoming.key == SKIP and self.optional:
+            return Accept(None)
+        if incoming.voice and self.accepts_voice:
+            return Accept({"voice": incoming.voice})
+        if incoming.text is None:
+            return invalid("text_expected_voice" if self.accepts_voice else "text_expected")
+        text = incoming.text.strip()
+        if not text:
+            return invalid("text_empty")
+        if len(text) > self.max_length:
+            return invalid("text_too_long", maximum=self.max_length, length=len(text))
+        return Accept({"text": text})
+
+
+@dataclass(frozen=True)
+class MediaStep(BaseStep):
+    """Photos, voice notes and a location, as many as wanted, then 'done' (or skip)."""
+
+    max_items: int = 10
+
+    async def ask(self, ctx: FormContext, state: FormState) -> Prompt:
+        items = _collected(state, self.name)
+        finish = Option(DONE, label("done", ctx.locale)) if items else Option(SKIP, label("skip", ctx.locale))
+        counts = {kind: sum(1 for item in items if item["type"] == kind) for kind in ("photo", "voice", "location")}
+        return Prompt(self._text(ctx, state, counts=counts, received=bool(items)), ((finish,),))
+
+    async def accept(self, ctx: FormContext, state: FormState, incoming: Incoming) -> StepResult:
+        items = _collected(state, self.name)
+        if incoming.key in (DONE, SKIP):
+            return Accept(items)
+        if len(items) >= self.max_items and (incoming.photo or incoming.voice or incoming.location):
+            return invalid("media_full", maximum=self.max_items)
+        if incoming.photo:
+            return Stay(pending=[*items, {"type": "photo", "file_id": incoming.photo}])
+        if incoming.voice:
+            return Stay(pending=[*items, {"type": "voice", "file_id": incoming.voice}])
+        if incoming.location:
+            kept = [item for item in items if item["type"] != "location"]  # one place per visit
+            lat, lon = incoming.location
+            return Stay(pending=[*kept, {"type": "location", "latitude": lat, "longitude": lon}])
+        return invalid("media_expected")
+
+
+class LookupSource(Protocol):
+    """Where a lookup step finds its records (enterprises in the user's scope, people, …)."""
+
+    async def suggestions(self, ctx: FormContext) -> list[Option]: ...
+
+    async def search(self, ctx: FormContext, text: str) -> list[Option]: ...
+
+    async def resolve(self, ctx: FormContext, key: str) -> Any | None: ...
+
+
+@dataclass(frozen=True)
+class LookupStep(BaseStep):
+    """A record picked from suggestions, or searched by typing; a typed text always searches."""
+
+    source: LookupSource | None = None
+
+    def _source(self) -> LookupSource:
+        assert self.source is not None, f"lookup step {self.name} has no source"
+        return self.source
+
+    async def ask(self, ctx: FormContext, state: FormState) -> Prompt:
+        if state.mode == "search":
+            return Prompt(render("forms/ask_search", ctx.locale))
+        if state.mode and state.mode.startswith("q:"):
+            query = state.mode[2:]
+            found = await self._source().search(ctx, query)
+            rows = tuple((option,) for option in found)
+            return Prompt(render("forms/search_results", ctx.locale, query=query, count=len(found)), rows)
+        suggested = await self._source().suggestions(ctx)
+        rows = (*((option,) for option in suggested), (Option(SEARCH, label("search_other", ctx.locale)),))
+        return Prompt(self._text(ctx, state, suggested=len(suggested)), rows)
+
+    async def accept(self, ctx: FormContext, state: FormState, incoming: Incoming) -> StepResult:
+        if incoming.key == SEARCH:
+            return Stay(mode="search")
+        if incoming.key is not None:
+            value = await self._source().resolve(ctx, incoming.key)
+            return Accept(value) if value is not None else invalid("not_available")
+        if incoming.text is None or not incoming.text.strip():
+            return invalid("lookup_expected")
+        query = incoming.text.strip()[:40]
+        if not await self._source().search(ctx, query):
+            return invalid("no_match", query=query)
+        return Stay(mode=f"q:{query}")
+
+
+@dataclass(frozen=True)
+class ConfirmStep:
+    """The summary card: submit, jump back to any editable step, or cancel."""
+
+    card: str  # template name
+    name: str = "confirm"
+    title: str = ""
+    editable: bool = False
+
+    def applies(self, answers: dict[str, Any]) -> bool:
+        return True
+
+
+# ---------------------------------------------------------------- forms and the engine
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What a form's save returns: the receipt, and the saved record for the caller."""
+
+    receipt: Prompt
+    record: Any = None
+
+
+@dataclass(frozen=True)
+class Form:
+    name: str
+    steps: tuple[Step, ...]
+    confirm: ConfirmStep
+    # Values for the card template (names looked up from ids, and so on).
+    describe: Callable[[FormContext, dict[str, Any]], Awaitable[dict[str, Any]]]
+    save: Callable[[FormContext, dict[str, Any]], Awaitable[Saved]]
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(f"form {self.name} has no step {name}")
+
+    def applicable(self, answers: dict[str, Any]) -> list[Step]:
+        return [step for step in self.steps if step.applies(answers)]
+
+    def answered(self, answers: dict[str, Any]) -> dict[str, Any]:
+        """Only the answers of steps that apply now: an answer to a step that a later edit
+        made irrelevant (head counts after choosing 'no change') is not saved."""
+        return {step.name: answers[step.name] for step in self.applicable(answers) if step.name in answers}
+
+
+class FormEngine:
+    def __init__(self, forms: Sequence[Form]) -> None:
+        self.forms = {form.name: form for form in forms}
+
+    def form(self, name: str) -> Form:
+        return self.forms[name]
+
+    async def start(self, ctx: FormContext, form_name: str, answers: dict[str, Any] | None = None) -> Outcome:
+        """A new draft at the first step that has no answer yet (prefilled answers skip steps)."""
+        form = self.forms[form_name]
+        state = FormState(form=form_name, step="", answers=dict(answers or {}))
+        return await self._advance(ctx, form, state, [])
+
+    async def prompt(self, ctx: FormContext, state: FormState) -> Outcome:
+        """Asks the current question again (a resumed draft)."""
+        form = self.forms[state.form]
+        state = replace(state, seq=state.seq + 1)
+        return Outcome(state, (Reply(await self._ask(ctx, form, state)),))
+
+    async def handle(self, ctx: FormContext, state: FormState, incoming: Incoming) -> Outcome:
+        form = self.forms[state.form]
+        if state.step == form.confirm.name:
+            return await self._on_confirm(ctx, form, state, incoming)
+        step = form.step(state.step)
+        result = await step.accept(ctx, state, incoming)
+        if isinstance(result, Invalid):
+            return await self._reask(ctx, form, state, result)
+        if isinstance(result, Stay):
+            answers = dict(state.answers)
+            if result.pending is not None:
+                answers[PENDING] = result.pending
+            new = replace(state, mode=result.mode, answers=answers, seq=state.seq + 1)
+            return Outcome(new, (Reply(await self._ask(ctx, form, new), replace=result.redraw),))
+        answers = {k: v for k, v in state.answers.items() if k != PENDING}
+        answers[step.name] = result.value
+        # An answer can make other steps irrelevant ('no change' to head counts): forget theirs,
+        # so choosing 'update' again later asks afresh instead of reusing stale numbers.
+        hidden = {s.name for s in form.steps if not s.applies(answers)}
+        answers = {k: v for k, v in answers.items() if k not in hidden}
+        return await self._advance(ctx, form, replace(state, answers=answers, mode=None), [])
+
+    async def _advance(self, ctx: FormContext, form: Form, state: FormState, before: list[Reply]) -> Outcome:
+        # The next step is the first applicable one without an answer. After a jump back from
+        # the card, that is usually none (back to the card), unless the edit opened a new step.
+        pending = next((s for s in form.applicable(state.answers) if s.name not in state.answers), None)
+        name = pending.name if pending else form.confirm.name
+        new = replace(state, step=name, mode=None, seq=state.seq + 1, editing=state.editing and pending is not None)
+        return Outcome(new, (*before, Reply(await self._ask(ctx, form, new))))
+
+    async def _reask(self, ctx: FormContext, form: Form, state: FormState, problem: Invalid) -> Outcome:
+        error = render("forms/error", ctx.locale, code=problem.code, **{"today": ctx.today, **problem.values})
+        new = replace(state, seq=state.seq + 1)
+        question = await self._ask(ctx, form, new)
+        return Outcome(new, (Reply(Prompt(error + "\n" + question.text, question.buttons)),))
+
+    async def _ask(self, ctx: FormContext, form: Form, state: FormState) -> Prompt:
+        if state.step == form.confirm.name:
+            return await self._card(ctx, form, state)
+        return await form.step(state.step).ask(ctx, state)
+
+    async def _card(self, ctx: FormContext, form: Form, state: FormState) -> Prompt:
+        values = await form.describe(ctx, form.answered(state.answers))
+        text = render(form.confirm.card, ctx.locale, **values)
+        edits = [
+            Option(EDIT + step.name, label("edit", ctx.locale, field=label(step.title, ctx.locale)))
+            for step in form.applicable(state.answers)
+            if step.editable
+        ]
+        rows = (
+            (Option(SUBMIT, label("submit", ctx.locale)),),
+            *(tuple(edits[i : i + 2]) for i in range(0, len(edits), 2)),
+            (Option(CANCEL, label("cancel", ctx.locale)),),
+        )
+        return Prompt(text, rows)
+
+    async def _on_confirm(self, ctx: FormContext, form: Form, state: FormState, incoming: Incoming) -> Outcome:
+        if incoming.key == SUBMIT:
+            saved = await form.save(ctx, form.answered(state.answers))
+            return Outcome(None, (Reply(saved.receipt),), saved=saved.record)
+        if incoming.key == CANCEL:
+            return Outcome(None, (Reply(Prompt(render("forms/cancelled", ctx.locale))),))
+        if incoming.key and incoming.key.startswith(EDIT):
+            name = incoming.key[len(EDIT) :]
+            editable = [s.name for s in form.applicable(state.answers) if s.editable]
+            if name not in editable:
+                return await self._reask(ctx, form, state, invalid("use_buttons"))
+            new = replace(state, step=name, mode=None, editing=True, seq=state.seq + 1)
+            return Outcome(new, (Reply(await self._ask(ctx, form, new)),))
+        return await self._reask(ctx, form, state, invalid("use_buttons"))
