@@ -36,12 +36,12 @@ def environment() -> Environment:
     return env
 
 
-def render(name: str, locale: str, **values: Any) -> str:
+def render(name: str, locale: str, /, **values: Any) -> str:
     """The message `name` in `locale`, as Telegram HTML."""
     return environment().get_template(f"{locale}/{name}.html.j2").render(**values).strip()
 
 
-def label(name: str, locale: str, **values: Any) -> str:
+def label(name: str, locale: str, /, **values: Any) -> str:
     """A short plain text (button label, header) from the locale's `labels.txt.j2`."""
     module = environment().get_template(f"{locale}/labels.txt.j2").module
     macro = getattr(module, name, None)
