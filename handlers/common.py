@@ -51,6 +51,17 @@ def commands_for(names: tuple[str, ...], locale: str) -> list[BotCommand]:
     return [BotCommand(name, label(f"command_{name}", locale)) for name in names]
 
 
+async def allowed(update: Update, context: BotContext, *roles: Role) -> bool:
+    """True when the user's role may use this command; otherwise says so politely."""
+    member, message = context.member, update.effective_message
+    if member is not None and member.role in roles:
+        return True
+    if message is not None:
+        await message.reply_text(render("common/not_for_role", context.locale(), roles=[r.value for r in roles]),
+                                 parse_mode=ParseMode.HTML)
+    return False
+
+
 async def gate(update: Update, context: BotContext) -> None:
     """Lets known users through with their `member`; everyone else gets a polite refusal.
 

@@ -9,6 +9,7 @@ from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler
 
 from bot.render import label, render
+from handlers import common
 from handlers.context import BotContext
 from handlers.forms import (
     ChoiceStep,
@@ -28,7 +29,7 @@ from handlers.forms import (
 )
 from handlers.pickers import EnterpriseSource
 from storage import enterprises, visits
-from storage.enums import Activity
+from storage.enums import Activity, Role
 
 MAX_EMPLOYEES = 1_000_000
 
@@ -124,6 +125,8 @@ async def save(ctx: FormContext, answers: dict[str, Any]) -> Saved:
 
 async def start_visit(update: Update, context: BotContext) -> None:
     """Opens the visit form (or offers the unfinished draft back)."""
+    if not await common.allowed(update, context, Role.OFFICER):
+        return
     await context.bot_data.runner.start(update, context, FORM.name)
 
 

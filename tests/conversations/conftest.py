@@ -110,17 +110,32 @@ async def bot(
     monkeypatch.setenv("TELEGRAM_API_BASE_URL", emulator.base_url)
     monkeypatch.setenv("DATABASE_URL", conversation_db)
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
-    app = build_application(Settings(_env_file=None), clock=clock, on_processed=emulator.mark_processed)
-    await app.initialize()
-    await app.start()
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0, timeout=1)
+    app = await start_bot(emulator, clock)
     try:
         yield app
     finally:
+        await stop_bot(app)
+
+
+async def start_bot(emulator: BotApiEmulator, clock: FixedClock) -> Any:
+    """A bot process as `python -m bot run` makes it, polling the emulator."""
+    app = build_application(Settings(_env_file=None), clock=clock, on_processed=emulator.mark_processed)
+    # The order run_polling() follows: initialize, post_init, start, then fetch updates.
+    await app.initialize()
+    await app.post_init(app)
+    await app.start()
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0, timeout=1)
+    return app
+
+
+async def stop_bot(app: Any) -> None:
+    if app.updater is not None and app.updater.running:
         await app.updater.stop()
+    if app.running:
         await app.stop()
         await app.shutdown()
+        await app.post_shutdown(app)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,742 @@
+"""A realistic, modest Yichang demo data set (`python -m bot seed-demo`).
+
+Everything comes from one `random.Random(seed)`, so the same seed and the same `today` give the
+same people, enterprises and visits on every database: screenshots, the offline sandbox and
+tests can rely on it. The sandbox logs in as the officer 王芳 of 枝江市, whose list has one
+overdue enterprise (枝江市楚韵纺织有限公司, visited 45 days ago) and one recently visited
+(枝江市白洋港机械制造有限公司, 12 days ago).
+
+Like every storage function, `seed_demo` never commits; each row it creates gets an audit
+entry labelled `seed-demo`, so demo rows can be told apart from real ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import audit, divisions, rules
+from storage.creditcode import ALPHABET, check_character
+from storage.enums import Activity, EnterpriseKind, MassOrg, PartyOrg, Role
+from storage.models import Assignment, Enterprise, HeadcountRecord, User, Visit
+from storage.pinyin import initials
+from storage.scope import SEPARATOR, covers
+
+logger = logging.getLogger(__name__)
+
+ACTOR_LABEL = "seed-demo"
+SANDBOX_OFFICER = "王芳"
+SANDBOX_COUNTY = "枝江市"
+OVERDUE_SHOWCASE = "枝江市楚韵纺织有限公司"
+RECENT_SHOWCASE = "枝江市白洋港机械制造有限公司"
+HISTORY_DAYS = 180
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    users: int
+    officers: int
+    enterprises: int
+    assignments: int
+    visits: int
+    headcount_records: int
+    audit_entries: int
+    overdue_enterprises: int
+    ready_to_form: int
+    priority: int
+    sandbox_officer_id: int
+    city_supervisor_id: int
+
+
+# --- people -------------------------------------------------------------------------------
+
+# (name, role, county, township): None for the county means the whole city.
+_STAFF: tuple[tuple[str, Role, str | None, str | None], ...] = (
+    ("陈建国", Role.ADMIN, None, None),
+    ("刘海燕", Role.SUPERVISOR, None, None),
+    ("周志刚", Role.SUPERVISOR, "枝江市", None),
+    ("黄晓丽", Role.SUPERVISOR, "夷陵区", None),
+)
+CITY_SUPERVISOR = "刘海燕"
+
+# Officers; the ones with a township look after enterprises of that township only.
+_OFFICERS: tuple[tuple[str, str, str | None], ...] = (
+    (SANDBOX_OFFICER, SANDBOX_COUNTY, None),
+    ("李志强", "枝江市", None),
+    ("张伟", "夷陵区", None),
+    ("刘洋", "夷陵区", "小溪塔街道"),
+    ("陈静", "西陵区", None),
+    ("杨帆", "伍家岗区", None),
+    ("赵敏", "点军区", None),
+    ("黄勇", "猇亭区", "古老背街道"),
+    ("周婷", "远安县", None),
+    ("吴昊", "兴山县", None),
+    ("覃红梅", "秭归县", None),
+    ("向华", "长阳土家族自治县", None),
+    ("谭俊", "五峰土家族自治县", None),
+    ("朱丽萍", "宜都市", None),
+    ("胡斌", "当阳市", None),
+)
+# 王芳's first enterprise was looked after by 李志强 until officers rotated.
+_ROTATED_FROM = "李志强"
+_ROTATION_DAYS_AGO = 150
+
+_SURNAMES = (
+    "王李张刘陈杨黄赵周吴徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程魏苏吕丁任沈姚卢"
+    "覃向谭"  # common among the Tujia of 长阳 and 五峰
+)
+_GIVEN_NAMES = (
+    "建国", "志强", "海峰", "红梅", "晓燕", "俊", "丽", "军", "斌", "敏", "德华", "明", "国庆", "春林",
+    "桂芳", "德胜", "小平", "卫东", "玉兰", "家豪", "文杰", "雪梅", "永红", "正清", "秀英", "立新",
+    "万福", "金凤", "开云", "少华", "慧", "磊", "静", "涛", "鹏", "婷", "雄", "兵", "刚", "琴",
+)
+# Owners are mostly 群众; political status is stored as the Chinese word, as imports bring it.
+_OWNER_STATUSES = (("群众", 64), ("中共党员", 20), ("民主党派", 7), ("无党派人士", 9))
+
+
+# --- enterprises --------------------------------------------------------------------------
+
+_PER_COUNTY = {
+    "西陵区": 12, "伍家岗区": 10, "点军区": 8, "猇亭区": 10, "夷陵区": 22, "远安县": 8, "兴山县": 7,
+    "秭归县": 9, "长阳土家族自治县": 9, "五峰土家族自治县": 7, "宜都市": 14, "当阳市": 14, "枝江市": 20,
+}
+
+# Industry -> words a company of it has in its name.
+_PRODUCTS: dict[str, tuple[str, ...]] = {
+    "纺织": ("纺织", "服饰", "针织", "家纺"),
+    "机械制造": ("机械制造", "机电设备", "汽车配件", "精密机械", "重工"),
+    "农产品加工": ("食品", "粮油", "农产品加工", "生态农业", "菌业"),
+    "建材": ("建材", "新型建材", "陶瓷", "水泥制品"),
+    "化工": ("化工", "精细化工", "磷化工", "新材料"),
+    "物流": ("物流", "运输", "供应链管理"),
+    "电商": ("电子商务", "网络科技"),
+    "茶叶": ("茶业", "生态茶业"),
+    "柑橘": ("果业", "柑橘"),
+    "生物医药": ("生物医药", "药业", "生物科技"),
+    "旅游": ("旅游开发", "文化旅游"),
+    "酿酒": ("酒业",),
+    "矿业": ("矿业", "磷矿"),
+    "信息技术": ("信息技术", "软件"),
+}
+
+# What each county is known for, roughly (repeats weigh).
+_COUNTY_INDUSTRIES: dict[str, tuple[str, ...]] = {
+    "西陵区": ("电商", "信息技术", "物流", "生物医药", "旅游"),
+    "伍家岗区": ("物流", "电商", "机械制造", "信息技术", "建材"),
+    "点军区": ("农产品加工", "旅游", "茶叶", "建材"),
+    "猇亭区": ("化工", "化工", "生物医药", "机械制造", "物流"),
+    "夷陵区": ("机械制造", "机械制造", "茶叶", "化工", "矿业", "柑橘", "物流", "农产品加工"),
+    "远安县": ("矿业", "农产品加工", "建材", "化工"),
+    "兴山县": ("化工", "矿业", "茶叶", "旅游", "柑橘"),
+    "秭归县": ("柑橘", "柑橘", "旅游", "农产品加工"),
+    "长阳土家族自治县": ("农产品加工", "旅游", "建材", "茶叶"),
+    "五峰土家族自治县": ("茶叶", "茶叶", "旅游", "农产品加工"),
+    "宜都市": ("柑橘", "茶叶", "建材", "化工", "机械制造"),
+    "当阳市": ("建材", "建材", "农产品加工", "机械制造", "化工"),
+    "枝江市": ("纺织", "机械制造", "酿酒", "农产品加工", "化工", "柑橘"),
+}
+
+_BRANDS = (
+    "三峡", "清江", "鑫源", "华康", "宏达", "金桥", "荆楚", "长江", "峡江", "昭君", "屈乡", "恒信", "兴隆",
+    "丰泽", "惠民", "宏图", "鼎盛", "瑞丰", "新联", "腾飞", "博远", "天润", "华茂", "绿源", "山水", "楚天",
+    "金穗", "正大", "远航", "中诚", "万家", "嘉禾", "宜兴", "安泰", "永固", "福源", "汇通", "晨光", "润康",
+)
+# Foreign-invested firms here are factories.
+_FOREIGN_INDUSTRIES = ("机械制造", "化工", "生物医药", "纺织", "建材")
+_FOREIGN_BRANDS = ("中德", "中日", "中意", "港宜", "台宜", "中韩")
+
+# Cooperatives (农民专业合作社) carry kind `other` and credit codes with `93`.
+_COOPERATIVES: dict[str, tuple[str, ...]] = {
+    "柑橘": ("柑橘专业合作社", "脐橙种植专业合作社"),
+    "茶叶": ("茶叶专业合作社", "茶叶种植专业合作社"),
+    "农产品加工": ("香菇专业合作社", "高山蔬菜专业合作社", "生猪养殖专业合作社", "中药材种植专业合作社"),
+}
+_COUNTY_CROPS: dict[str, tuple[str, ...]] = {
+    "秭归县": ("柑橘",), "宜都市": ("柑橘", "茶叶"), "五峰土家族自治县": ("茶叶",), "夷陵区": ("柑橘", "茶叶"),
+    "枝江市": ("柑橘", "农产品加工"), "远安县": ("农产品加工",), "长阳土家族自治县": ("农产品加工",),
+    "兴山县": ("柑橘", "茶叶"), "当阳市": ("农产品加工",), "点军区": ("茶叶", "农产品加工"),
+}
+
+# Individual businesses (个体工商户): (industry, shop).
+_SHOPS = (
+    ("餐饮", "热干面馆"), ("餐饮", "牛肉面馆"), ("餐饮", "土菜馆"), ("餐饮", "萝卜饺子店"),
+    ("餐饮", "凉虾店"), ("餐饮", "农家乐"), ("汽车维修", "汽车修理店"), ("零售", "便利店"),
+    ("零售", "农资店"), ("电商", "土特产网店"),
+)
+# Kinds of the generated enterprises; `other` stands for farmers' cooperatives here.
+_KINDS = (
+    (EnterpriseKind.PRIVATE.value, 68), (EnterpriseKind.INDIVIDUAL.value, 18), (EnterpriseKind.OTHER.value, 6),
+    (EnterpriseKind.RESTRUCTURED.value, 5), (EnterpriseKind.FOREIGN.value, 3),
+)
+_SHOP_NICKNAMES = ("老{s}家", "{s}记", "{s}师傅", "{s}姐")
+
+
+@dataclass(frozen=True)
+class _Fixed:
+    """An enterprise the demo needs by name (the sandbox's showcases, the design's examples)."""
+
+    name: str
+    county: str
+    township: str
+    kind: EnterpriseKind
+    industry: str
+    employees: int
+    party_members: int
+    party_org: PartyOrg
+    owner_name: str
+    owner_status: str
+    mass_orgs: tuple[MassOrg, ...] = ()
+    demonstration_point: bool = False
+    cadence: int = 30
+    cooperative: bool = False
+
+
+_FIXED = (
+    # Priority and ready to form at once: 260 workers, 4 members, no organisation yet.
+    _Fixed(OVERDUE_SHOWCASE, "枝江市", "马家店街道", EnterpriseKind.PRIVATE, "纺织", 260, 4, PartyOrg.NONE,
+           "胡德明", "群众", (MassOrg.UNION, MassOrg.WOMEN)),
+    _Fixed(RECENT_SHOWCASE, "枝江市", "白洋镇", EnterpriseKind.PRIVATE, "机械制造", 85, 6, PartyOrg.BRANCH,
+           "李国华", "中共党员", (MassOrg.UNION,), demonstration_point=True),
+    _Fixed("宜都市红花套柑橘专业合作社", "宜都市", "红花套镇", EnterpriseKind.OTHER, "柑橘", 23, 2, PartyOrg.NONE,
+           "向光明", "中共党员", cooperative=True),
+    _Fixed("夷陵区鸦鹊岭汽车配件厂", "夷陵区", "鸦鹊岭镇", EnterpriseKind.PRIVATE, "机械制造", 140, 1, PartyOrg.NONE,
+           "郑永红", "群众", (MassOrg.UNION,), cadence=15),
+    _Fixed("当阳市玉阳建材有限公司", "当阳市", "玉阳街道", EnterpriseKind.PRIVATE, "建材", 65, 3, PartyOrg.NONE,
+           "杜立新", "无党派人士"),
+    # A former state firm that kept its party committee, a demonstration point.
+    _Fixed("宜昌三峡船舶机械有限责任公司", "伍家岗区", "伍家岗街道", EnterpriseKind.RESTRUCTURED, "机械制造", 520, 64,
+           PartyOrg.COMMITTEE, "邓卫东", "中共党员", (MassOrg.UNION, MassOrg.YOUTH_LEAGUE, MassOrg.WOMEN),
+           demonstration_point=True),
+    _Fixed("西陵区老王家热干面馆", "西陵区", "学院街道", EnterpriseKind.INDIVIDUAL, "餐饮", 6, 0, PartyOrg.NONE,
+           "王德福", "群众", cadence=60),
+)
+_SANDBOX_ENTERPRISES = 8
+
+
+# --- visits -------------------------------------------------------------------------------
+
+_TITLES = {"company": ("董事长", "总经理", "负责人"), "cooperative": ("理事长", "负责人"), "shop": ("店主",)}
+_TOPICS = ("用工难", "融资难", "订单下滑", "原材料涨价", "物流成本高", "环保改造", "技术人才短缺", "市场拓展")
+_STAFF_ROLES = {"company": ("车间主任", "技术骨干", "销售经理", "办公室主任", "质检员"),
+                "cooperative": ("技术员", "社员"), "shop": ("店员", "厨师")}
+_PHRASES: dict[Activity, tuple[str, ...]] = {
+    Activity.POLICY: (
+        "宣讲了减税降费政策", "解读了稳岗返还和社保补贴政策", "宣传了支持民营经济发展的若干措施",
+        "讲解了小微企业所得税优惠政策", "宣传了技改补贴申报政策",
+    ),
+    Activity.ACTIVISTS: (
+        "{role}{person}递交了入党申请书", "与入党积极分子{person}谈心谈话", "推荐{role}{person}为入党积极分子",
+        "对入党积极分子{person}进行了半年考察",
+    ),
+    Activity.HELP: (
+        "企业反映融资难，已联系{bank}对接", "协调人社部门帮助招聘{count}名技术工人", "协助办理{permit}",
+        "协调供电所解决了厂区用电问题", "帮助对接商务部门拓展销售渠道",
+    ),
+    Activity.MEMBER_EVENTS: (
+        "组织党员开展主题党日活动", "组织党员学习党的二十大精神", "带领党员参加社区志愿服务", "为党员讲了一堂专题党课",
+    ),
+    Activity.BUSINESS: (
+        "了解了企业生产经营情况，订单较为饱满", "企业反映原材料价格上涨，利润有所下滑",
+        "企业上半年产值同比增长约{percent}%", "了解到企业正在筹划新生产线", "企业反映{topic}",
+    ),
+    Activity.OTHER: ("走访慰问了困难职工", "参加了企业职工代表大会", "看望了企业老党员"),
+}
+# Guiding a party organisation means founding one where there is none, else running it well.
+_GUIDE_FOUND = ("与业主商议组建党支部事宜", "指导企业梳理在职党员名单、转接组织关系", "介绍了联合党支部的组建方式")
+_GUIDE_RUN = ("指导党支部规范“三会一课”台账", "指导党支部做好换届准备", "督促党支部落实党员积分管理")
+_BANKS = ("三峡农商行", "湖北银行宜昌分行", "邮储银行", "农业银行")
+_PERMITS = ("排污许可证延续", "食品经营许可证", "消防验收手续", "不动产权证")
+_FOLLOW_UPS = (
+    "下周协调人社局对接专场招聘会", "月底前回访，跟进党支部组建进度", "联系农商行客户经理上门对接贷款需求",
+    "安排培养联系人跟踪考察入党申请人", "向组织部报送企业用工需求", "下次走访带去技改补贴申报材料",
+)
+# The sandbox's showcase visits, so the demo tells a story (an application to follow up).
+_SHOWCASE_VISITS = {
+    OVERDUE_SHOWCASE: (
+        (Activity.BUSINESS, Activity.ACTIVISTS),
+        "与董事长交流了用工难问题，车间主任李明递交了入党申请书。",
+        "一个月内安排与李明谈话",
+    ),
+    RECENT_SHOWCASE: (
+        (Activity.POLICY, Activity.HELP),
+        "宣讲了减税降费政策，企业反映融资难。",
+        "联系农商行客户经理上门对接贷款需求",
+    ),
+}
+_SHOWCASE_LAST_VISIT = {OVERDUE_SHOWCASE: 45, RECENT_SHOWCASE: 12}
+
+
+@dataclass
+class _Tenure:
+    officer: User
+    started_on: date
+    ended_on: date | None
+
+
+_Row = User | Enterprise | Assignment | Visit | HeadcountRecord
+
+
+@dataclass
+class _Book:
+    """Every row created, in order, for the audit entries."""
+
+    rows: list[tuple[str, _Row]] = field(default_factory=list)
+
+    def add(self, entity: str, objs: Sequence[_Row]) -> None:
+        self.rows.extend((entity, obj) for obj in objs)
+
+
+async def seed_demo(session: AsyncSession, *, today: date, seed: int = 2026) -> DemoSummary:
+    """Fills an empty database with the demo; refuses if enterprises exist. Does not commit."""
+    existing = await session.scalar(select(func.count()).select_from(Enterprise))
+    if existing:
+        raise ValueError(f"the database already holds {existing} enterprises; seed-demo only fills an empty one")
+    rng = random.Random(seed)
+    book = _Book()
+
+    staff, officers = _people()
+    session.add_all([*staff, *officers])
+    await session.flush()
+    book.add("user", [*staff, *officers])
+
+    enterprises = _enterprises(rng)
+    session.add_all(enterprises)
+    await session.flush()
+    book.add("enterprise", enterprises)
+
+    tenures = _tenures(rng, officers, enterprises, today)
+    assignments = [
+        Assignment(enterprise_id=e.id, officer_id=t.officer.id, started_on=t.started_on, ended_on=t.ended_on)
+        for e in enterprises for t in tenures.get(e.id, [])
+    ]
+    session.add_all(assignments)
+    await session.flush()
+    book.add("assignment", assignments)
+
+    visits = _visits(rng, enterprises, tenures, today)
+    session.add_all(visits)
+    await session.flush()
+    book.add("visit", visits)
+
+    records = _headcount_updates(rng, enterprises, visits)
+    session.add_all(records)
+    await session.flush()
+    book.add("headcount_record", records)
+
+    # One entry per created row, as for every other write; written after the flushes, when
+    # the ids exist, and flushed together.
+    for entity, obj in book.rows:
+        await audit.record(
+            session, actor_id=None, actor_label=ACTOR_LABEL, action="create",
+            entity=entity, entity_id=obj.id, after=audit.snapshot(obj),
+        )
+    await session.flush()
+
+    last_visit: dict[int, date] = {}
+    for v in visits:
+        last_visit[v.enterprise_id] = max(v.visit_date, last_visit.get(v.enterprise_id, v.visit_date))
+    summary = DemoSummary(
+        users=len(staff) + len(officers),
+        officers=len(officers),
+        enterprises=len(enterprises),
+        assignments=len(assignments),
+        visits=len(visits),
+        headcount_records=len(records),
+        audit_entries=len(book.rows),
+        overdue_enterprises=sum(
+            rules.overdue(last_visit.get(e.id), e.visit_cadence_days, today) for e in enterprises
+        ),
+        ready_to_form=sum(rules.ready_to_form(e.party_members, e.party_org) for e in enterprises),
+        priority=sum(rules.priority(e.employees, e.party_org) for e in enterprises),
+        sandbox_officer_id=next(o.id for o in officers if o.name == SANDBOX_OFFICER),
+        city_supervisor_id=next(s.id for s in staff if s.name == CITY_SUPERVISOR),
+    )
+    logger.info(
+        "Demo data built: %s users, %s enterprises, %s visits",
+        summary.users, summary.enterprises, summary.visits,
+    )
+    return summary
+
+
+def _people() -> tuple[list[User], list[User]]:
+    """Staff and officers; nobody is bound to Telegram (invites or the sandbox do that)."""
+    staff = [
+        User(name=name, role=role.value, region=_region(county, township), active=True)
+        for name, role, county, township in _STAFF
+    ]
+    officers = [
+        User(name=name, role=Role.OFFICER.value, region=_region(county, township), active=True)
+        for name, county, township in _OFFICERS
+    ]
+    return staff, officers
+
+
+def _region(county: str | None, township: str | None) -> str:
+    return divisions.CITY if county is None else divisions.region_path(county, township)
+
+
+def _person(rng: random.Random) -> str:
+    return rng.choice(_SURNAMES) + rng.choice(_GIVEN_NAMES)
+
+
+def _weighted(rng: random.Random, options: Sequence[tuple[str, int]]) -> str:
+    return rng.choices([o for o, _ in options], weights=[w for _, w in options])[0]
+
+
+def _place(county: str) -> str:
+    # Companies of the autonomous counties usually carry the short name (长阳, 五峰).
+    return county.removesuffix("土家族自治县")
+
+
+def _town_short(township: str) -> str:
+    for suffix in ("土家族乡", "街道", "镇", "乡"):
+        if township.endswith(suffix):
+            return township.removesuffix(suffix)
+    return township
+
+
+def _org_code(rng: random.Random, new_style: bool) -> str:
+    """The 9-character organisation part of a credit code."""
+    if new_style:
+        # Registered since the 2015 reform: `MA` + Hubei's `4` + six characters.
+        return "MA4" + "".join(rng.choice(ALPHABET) for _ in range(6))
+    # Older firms kept their GB 11714 organisation code: 8 digits and its own check character.
+    digits = [rng.randrange(10) for _ in range(8)]
+    check = 11 - sum(d * w for d, w in zip(digits, (3, 7, 9, 10, 5, 8, 4, 2), strict=True)) % 11
+    return "".join(map(str, digits)) + {10: "X", 11: "0"}.get(check, str(check))
+
+
+def _credit_code(rng: random.Random, prefix: str, county: str, new_style: bool, taken: set[str]) -> str:
+    while True:
+        first17 = prefix + divisions.county(county).code + _org_code(rng, new_style)
+        code = first17 + check_character(first17)
+        if code not in taken:
+            taken.add(code)
+            return code
+
+
+def _enterprises(rng: random.Random) -> list[Enterprise]:
+    names: set[str] = set()
+    codes: set[str] = set()
+    result: list[Enterprise] = []
+    for fixed in _FIXED:
+        names.add(fixed.name)
+        prefix = "93" if fixed.cooperative else "92" if fixed.kind == EnterpriseKind.INDIVIDUAL else "91"
+        result.append(Enterprise(
+            name=fixed.name, name_initials=initials(fixed.name),
+            credit_code=_credit_code(rng, prefix, fixed.county, prefix != "91", codes),
+            kind=fixed.kind.value, region=divisions.region_path(fixed.county, fixed.township),
+            industry=fixed.industry, employees=fixed.employees, party_members=fixed.party_members,
+            party_org=fixed.party_org.value, mass_orgs=[m.value for m in fixed.mass_orgs],
+            owner_name=fixed.owner_name, owner_political_status=fixed.owner_status,
+            demonstration_point=fixed.demonstration_point, visit_cadence_days=fixed.cadence,
+        ))
+    # Township officers need enough enterprises in their township.
+    township_officers = {county: township for _, county, township in _OFFICERS if township}
+    for division in divisions.counties():
+        county = division.name
+        wanted = _PER_COUNTY[county] - sum(f.county == county for f in _FIXED)
+        towns = divisions.townships(county)
+        for i in range(wanted):
+            if county in township_officers and i < 8:
+                township = township_officers[county]
+            elif rng.random() < 0.3:
+                township = towns[0]  # the county seat has the most firms
+            else:
+                township = rng.choice(towns)
+            result.append(_random_enterprise(rng, county, township, names, codes))
+    return result
+
+
+def _random_enterprise(
+    rng: random.Random, county: str, township: str, names: set[str], codes: set[str]
+) -> Enterprise:
+    crops = _COUNTY_CROPS.get(county, ())
+    kind = EnterpriseKind(_weighted(rng, _KINDS))
+    cooperative = kind == EnterpriseKind.OTHER
+    if cooperative and not crops:
+        kind, cooperative = EnterpriseKind.PRIVATE, False  # no farming to speak of in the city districts
+    owner = _person(rng)
+    status = _weighted(rng, _OWNER_STATUSES)
+    if kind == EnterpriseKind.INDIVIDUAL:
+        prefix = "92"
+        status = "群众" if status != "中共党员" else status
+        while True:
+            industry, shop = rng.choice(_SHOPS)
+            name = county + rng.choice(_SHOP_NICKNAMES).format(s=owner[0]) + shop
+            if name not in names:
+                break
+            owner = _person(rng)
+        employees = rng.randint(2, 12)
+    elif cooperative:
+        prefix = "93"
+        while True:
+            industry = rng.choice(crops)
+            name = county + _town_short(township) + rng.choice(_COOPERATIVES[industry])
+            if name not in names:
+                break
+        employees = rng.randint(5, 40)
+    else:
+        prefix = "91"
+        industries = _COUNTY_INDUSTRIES[county]
+        if kind == EnterpriseKind.FOREIGN:
+            industries = tuple(i for i in industries if i in _FOREIGN_INDUSTRIES) or ("机械制造",)
+        while True:
+            industry = rng.choice(industries)
+            name = _company_name(rng, kind, county, township, industry)
+            if name not in names:
+                break
+        employees = _company_size(rng, kind)
+    names.add(name)
+    party_org, members = _party(rng, kind, employees)
+    if status == "中共党员":
+        members = max(members, 1)  # the owner is a member too
+    members = min(members, employees)
+    cadence = 30
+    if party_org == PartyOrg.NONE and employees >= 100 and rng.random() < 0.5:
+        cadence = 15  # priority enterprises are visited more often (盯住不放)
+    elif employees < 10 and rng.random() < 0.5:
+        cadence = 60
+    return Enterprise(
+        name=name, name_initials=initials(name),
+        # Older companies kept their old organisation code inside the credit code.
+        credit_code=_credit_code(rng, prefix, county, prefix != "91" or rng.random() < 0.6, codes),
+        kind=kind.value, region=divisions.region_path(county, township), industry=industry,
+        employees=employees, party_members=members, party_org=party_org.value,
+        mass_orgs=_mass_orgs(rng, kind, employees), owner_name=owner, owner_political_status=status,
+        demonstration_point=party_org in (PartyOrg.BRANCH, PartyOrg.GENERAL_BRANCH, PartyOrg.COMMITTEE)
+        and rng.random() < 0.25,
+        visit_cadence_days=cadence,
+    )
+
+
+def _company_name(rng: random.Random, kind: EnterpriseKind, county: str, township: str, industry: str) -> str:
+    product = rng.choice(_PRODUCTS[industry])
+    if kind == EnterpriseKind.FOREIGN:
+        return "宜昌" + rng.choice(_FOREIGN_BRANDS) + product + "有限公司"
+    if kind == EnterpriseKind.RESTRUCTURED:
+        # Former state or collective firms: 有限责任公司, often under the city's name.
+        return rng.choice(("宜昌", _place(county))) + rng.choice(_BRANDS) + product + "有限责任公司"
+    roll = rng.random()
+    if roll < 0.12 and industry in ("机械制造", "建材", "农产品加工", "纺织"):
+        return _place(county) + _town_short(township) + product + "厂"
+    if roll < 0.25:
+        return rng.choice(("宜昌", "湖北")) + rng.choice(_BRANDS) + product + "有限公司"
+    return _place(county) + rng.choice(_BRANDS) + product + "有限公司"
+
+
+def _company_size(rng: random.Random, kind: EnterpriseKind) -> int:
+    if kind == EnterpriseKind.RESTRUCTURED:
+        return rng.randint(80, 600)
+    if kind == EnterpriseKind.FOREIGN:
+        return rng.randint(40, 400)
+    roll = rng.random()
+    if roll < 0.82:
+        return int(rng.triangular(5, 80, 18))
+    if roll < 0.96:
+        return rng.randint(100, 300)
+    return rng.randint(301, 600)
+
+
+def _party(rng: random.Random, kind: EnterpriseKind, employees: int) -> tuple[PartyOrg, int]:
+    """The party organisation and the formal members it goes with."""
+    roll = rng.random()
+    if kind == EnterpriseKind.INDIVIDUAL:
+        org = PartyOrg.JOINT_BRANCH if roll < 0.08 else PartyOrg.NONE
+    elif employees >= 100:
+        # Restructured firms mostly kept the organisation they had as state firms.
+        none_share = 0.15 if kind == EnterpriseKind.RESTRUCTURED else 0.45
+        if roll < none_share:
+            org = PartyOrg.NONE
+        elif roll < none_share + 0.08:
+            org = PartyOrg.JOINT_BRANCH
+        elif kind == EnterpriseKind.RESTRUCTURED and employees >= 300 and roll > 0.75:
+            # Only former state firms keep a committee (党委) of this size.
+            org = PartyOrg.COMMITTEE
+        elif employees >= 200 and roll > 0.8:
+            org = PartyOrg.GENERAL_BRANCH
+        else:
+            org = PartyOrg.BRANCH
+    else:
+        org = PartyOrg.NONE if roll < 0.75 else PartyOrg.JOINT_BRANCH if roll < 0.9 else PartyOrg.BRANCH
+    if org == PartyOrg.NONE:
+        if kind == EnterpriseKind.INDIVIDUAL:
+            return org, rng.choice((0, 0, 0, 1))
+        # A few have enough members for their own branch but none yet: the officers' targets.
+        return org, rng.randint(3, 7) if rng.random() < 0.08 else rng.randint(0, 2)
+    if org == PartyOrg.JOINT_BRANCH:
+        return org, rng.randint(1, 4)
+    if org == PartyOrg.BRANCH:
+        return org, rng.randint(3, max(3, min(20, employees // 6)))
+    if org == PartyOrg.GENERAL_BRANCH:
+        return org, rng.randint(15, max(15, min(45, employees // 6)))
+    return org, rng.randint(50, max(50, employees // 5))
+
+
+def _mass_orgs(rng: random.Random, kind: EnterpriseKind, employees: int) -> list[str]:
+    if kind == EnterpriseKind.INDIVIDUAL:
+        return []
+    big, medium = employees >= 100, employees >= 30
+    chances = {
+        MassOrg.UNION: 0.85 if big else 0.45 if medium else 0.1,
+        MassOrg.YOUTH_LEAGUE: 0.4 if big else 0.12 if medium else 0.0,
+        MassOrg.WOMEN: 0.45 if big else 0.15 if medium else 0.03,
+    }
+    return [org.value for org, chance in chances.items() if rng.random() < chance]
+
+
+def _tenures(
+    rng: random.Random, officers: list[User], enterprises: list[Enterprise], today: date
+) -> dict[int, list[_Tenure]]:
+    """Who looks after which enterprise, oldest tenure first; a few enterprises have nobody."""
+    by_name = {e.name: e for e in enterprises}
+    sandbox = next(o for o in officers if o.name == SANDBOX_OFFICER)
+    # The sandbox officer first (her list is fixed), then township officers, whose choice is
+    # narrower, then county officers from what is left.
+    ordered = sorted(officers, key=lambda o: (o is not sandbox, -o.region.count(SEPARATOR)))
+    tenures: dict[int, list[_Tenure]] = {}
+    for officer in ordered:
+        free = [e for e in enterprises if e.id not in tenures and covers(officer.region, e.region)]
+        if officer is sandbox:
+            showcases = [by_name[OVERDUE_SHOWCASE], by_name[RECENT_SHOWCASE]]
+            rest = [e for e in free if e not in showcases]
+            mine = showcases + rng.sample(rest, _SANDBOX_ENTERPRISES - len(showcases))
+        else:
+            mine = rng.sample(free, min(len(free), rng.randint(7, 12)))
+        for enterprise in mine:
+            # Most were assigned long ago; some recently (new officers, new enterprises).
+            days = rng.randint(200, 900) if rng.random() < 0.8 else rng.randint(20, 170)
+            tenures[enterprise.id] = [_Tenure(officer, today - timedelta(days=days), None)]
+    # Officers rotate: 王芳 took over the textile mill from 李志强.
+    previous = next(o for o in officers if o.name == _ROTATED_FROM)
+    handover = today - timedelta(days=_ROTATION_DAYS_AGO)
+    tenures[by_name[OVERDUE_SHOWCASE].id] = [
+        _Tenure(previous, today - timedelta(days=700), handover),
+        _Tenure(sandbox, handover, None),
+    ]
+    return tenures
+
+
+def _visits(
+    rng: random.Random, enterprises: list[Enterprise], tenures: dict[int, list[_Tenure]], today: date
+) -> list[Visit]:
+    """Visits of the last ~180 days by whoever looked after the enterprise on the day."""
+    visits: list[Visit] = []
+    for enterprise in enterprises:
+        history = tenures.get(enterprise.id)
+        if not history:
+            continue
+        cadence = enterprise.visit_cadence_days
+        if enterprise.name in _SHOWCASE_LAST_VISIT:
+            last_days = _SHOWCASE_LAST_VISIT[enterprise.name]
+        elif rng.random() < 0.15:
+            last_days = cadence + rng.randint(3, 60)  # overdue
+        else:
+            # Not today: the demo's visits must all lie in the past, whatever the clock says.
+            last_days = rng.randint(1, cadence - 2)
+        day = today - timedelta(days=last_days)
+        latest = True
+        while (today - day).days <= HISTORY_DAYS:
+            tenure = _tenure_on(history, day)
+            if tenure is None:
+                break
+            visits.append(_visit(rng, enterprise, tenure.officer, day, showcase=latest))
+            latest = False
+            # Officers fall behind now and then, so the history has gaps beyond the cadence.
+            day -= timedelta(days=rng.randint(cadence, round(cadence * 2.6)))
+    visits.sort(key=lambda v: (v.visit_date, v.enterprise_id))
+    return visits
+
+
+def _tenure_on(history: list[_Tenure], day: date) -> _Tenure | None:
+    """Who looked after the enterprise that day (a handover day belongs to the newcomer)."""
+    return next((t for t in history if t.started_on <= day and (t.ended_on is None or day < t.ended_on)), None)
+
+
+def _visit(rng: random.Random, enterprise: Enterprise, officer: User, day: date, *, showcase: bool) -> Visit:
+    if showcase and enterprise.name in _SHOWCASE_VISITS:
+        chosen, summary, follow_up = _SHOWCASE_VISITS[enterprise.name]
+        activities: list[Activity] = list(chosen)
+        follow: str | None = follow_up
+    else:
+        activities = _activities(rng, enterprise)
+        summary = _summary(rng, enterprise, activities)
+        follow = rng.choice(_FOLLOW_UPS) if rng.random() < 0.3 else None
+    # Filed in the afternoon of the visit day (Beijing time is UTC+8).
+    filed = datetime.combine(day, time(6, 0), tzinfo=UTC) + timedelta(minutes=rng.randint(0, 360))
+    return Visit(
+        enterprise_id=enterprise.id, officer_id=officer.id, visit_date=day,
+        activities=[a.value for a in Activity if a in activities],
+        summary=summary, follow_up=follow, media=[], created_at=filed, updated_at=filed,
+    )
+
+
+def _activities(rng: random.Random, enterprise: Enterprise) -> list[Activity]:
+    members = enterprise.party_members or 0
+    has_org = enterprise.party_org != PartyOrg.NONE.value
+    weights = {
+        Activity.POLICY: 3.0,
+        Activity.BUSINESS: 3.0,
+        Activity.HELP: 2.0,
+        Activity.GUIDE_ORG: 2.5 if (members >= 1 and not has_org) else 1.0,
+        Activity.ACTIVISTS: 1.5,
+        Activity.MEMBER_EVENTS: 1.5 if members >= 3 else 0.0,
+        Activity.OTHER: 0.4,
+    }
+    count = rng.choices((1, 2, 3), weights=(45, 40, 15))[0]
+    chosen: list[Activity] = []
+    for _ in range(count):
+        options = [a for a in weights if a not in chosen and weights[a] > 0]
+        chosen.append(rng.choices(options, weights=[weights[a] for a in options])[0])
+    return chosen
+
+
+def _summary(rng: random.Random, enterprise: Enterprise, activities: list[Activity]) -> str:
+    if enterprise.kind == EnterpriseKind.INDIVIDUAL.value:
+        setting = "shop"
+    elif enterprise.credit_code.startswith("93"):
+        setting = "cooperative"
+    else:
+        setting = "company"
+    pieces: list[str] = []
+    # An opening remark on the owner's worries, unless the help given already names one.
+    if Activity.HELP not in activities and rng.random() < 0.35:
+        pieces.append(f"与{rng.choice(_TITLES[setting])}交流了{rng.choice(_TOPICS)}问题")
+    for activity in sorted(activities, key=list(Activity).index):
+        phrases: tuple[str, ...]
+        if activity == Activity.GUIDE_ORG:
+            phrases = _GUIDE_RUN if enterprise.party_org != PartyOrg.NONE.value else _GUIDE_FOUND
+        else:
+            phrases = _PHRASES[activity]
+        pieces.append(rng.choice(phrases).format(
+            role=rng.choice(_STAFF_ROLES[setting]), person=_person(rng), bank=rng.choice(_BANKS),
+            count=rng.randint(3, 20), permit=rng.choice(_PERMITS), percent=rng.randint(5, 30),
+            topic=rng.choice(_TOPICS),
+        ))
+    return "，".join(pieces) + "。"
+
+
+def _headcount_updates(rng: random.Random, enterprises: list[Enterprise], visits: list[Visit]) -> list[HeadcountRecord]:
+    """A few latest visits reported new head counts: the enterprise's current figures."""
+    latest: dict[int, Visit] = {}
+    for v in visits:
+        latest[v.enterprise_id] = v  # visits are sorted by date, so the last one wins
+    by_id = {e.id: e for e in enterprises}
+    candidates = [v for v in latest.values() if by_id[v.enterprise_id].kind != EnterpriseKind.INDIVIDUAL.value]
+    records: list[HeadcountRecord] = []
+    for visit in rng.sample(candidates, min(12, len(candidates))):
+        enterprise = by_id[visit.enterprise_id]
+        visit.employees = enterprise.employees
+        visit.party_members = enterprise.party_members
+        records.append(HeadcountRecord(
+            enterprise_id=enterprise.id, visit_id=visit.id, employees=enterprise.employees,
+            party_members=enterprise.party_members, recorded_by_id=visit.officer_id, recorded_at=visit.created_at,
+        ))
+    records.sort(key=lambda r: r.enterprise_id)
+    return records
