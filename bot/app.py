@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 
 from bot.clock import Clock, SystemClock
@@ -38,8 +37,8 @@ def build_application(
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
         .concurrent_updates(PerChatUpdateProcessor(on_processed=on_processed))
         .defaults(Defaults(tzinfo=settings.timezone))
-        .post_init(_post_init)
-        .post_shutdown(_post_shutdown)
+        .post_init(on_startup)
+        .post_shutdown(on_shutdown)
     )
     application = builder.build()
 
@@ -59,18 +58,18 @@ def build_application(
     application.add_handlers([*common.handlers(), *visit.handlers()])
     application.add_handlers(common.fallback_handlers(data.runner.on_message, data.runner.on_button,
                                                       data.runner.on_draft_button))
-    application.add_error_handler(common.on_error)  # type: ignore[arg-type]
+    application.add_error_handler(common.on_error)
     return application
 
 
-async def _post_init(application: Application[Any, BotContext, Any, Any, BotData, Any]) -> None:
+async def on_startup(application: Application[Any, BotContext, Any, Any, BotData, Any]) -> None:
     locale = application.bot_data.locale
     await application.bot.set_my_commands(common.commands_for(common.DEFAULT_COMMANDS, locale))
     application.bot_data.bot_username = application.bot.username
     logger.info("Bot @%s ready", application.bot.username)
 
 
-async def _post_shutdown(application: Application[Any, BotContext, Any, Any, BotData, Any]) -> None:
+async def on_shutdown(application: Application[Any, BotContext, Any, Any, BotData, Any]) -> None:
     await application.bot_data.session_factory.kw["bind"].dispose()
 
 

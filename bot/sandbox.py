@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import func, select
 
-from bot.app import build_application
+from bot.app import build_application, on_shutdown, on_startup
 from bot.clock import SystemClock, local_today
 from bot.config import Settings
 from bot.emulator import BotApiEmulator, UserChat
@@ -142,7 +142,7 @@ async def run_shell(settings: Settings, *, fresh: bool = False, stdin: TextIO = 
         })
         app = build_application(sandbox, on_processed=emu.mark_processed)
         await app.initialize()
-        await app.post_init(app)  # what run_polling() would do
+        await on_startup(app)  # what run_polling() would do
         await app.start()
         assert app.updater is not None
         await app.updater.start_polling(poll_interval=0, timeout=5)
@@ -154,7 +154,7 @@ async def run_shell(settings: Settings, *, fresh: bool = False, stdin: TextIO = 
             await app.updater.stop()
             await app.stop()
             await app.shutdown()
-            await app.post_shutdown(app)
+            await on_shutdown(app)
     return 0
 
 

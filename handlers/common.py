@@ -148,7 +148,8 @@ async def cancel(update: Update, context: BotContext) -> None:
 async def mine(update: Update, context: BotContext) -> None:
     """Lists the officer's enterprises, overdue first, a page at a time."""
     query = update.callback_query
-    page = int(MINE_PAGE.match(query.data or "")[1]) if query and MINE_PAGE.match(query.data or "") else 1
+    turned = MINE_PAGE.match(query.data or "") if query is not None else None
+    page = int(turned[1]) if turned else 1
     member, chat = context.member, update.effective_chat
     if member is None or chat is None:
         return

@@ -141,9 +141,15 @@ def _collected(state: FormState, name: str) -> list[Any]:
 
 
 class Step(Protocol):
-    name: str
-    title: str  # label macro naming the field on the confirmation card's edit buttons
-    editable: bool
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def title(self) -> str:
+        """The label macro naming the field on the confirmation card's edit buttons."""
+
+    @property
+    def editable(self) -> bool: ...
 
     def applies(self, answers: dict[str, Any]) -> bool: ...
 
@@ -494,7 +500,10 @@ class FormEngine:
             answers = dict(state.answers)
             if result.pending is not None:
                 answers[PENDING] = result.pending
-            new = replace(state, mode=result.mode, answers=answers, seq=state.seq + 1)
+            # Same question (a tick, another photo): its buttons stay valid, so quick taps on
+            # one keyboard all count. A new mode is a new question: older buttons go stale.
+            seq = state.seq if result.mode == state.mode else state.seq + 1
+            new = replace(state, mode=result.mode, answers=answers, seq=seq)
             return Outcome(new, (Reply(await self._ask(ctx, form, new), replace=result.redraw),))
         answers = {k: v for k, v in state.answers.items() if k != PENDING}
         answers[step.name] = result.value
@@ -514,9 +523,9 @@ class FormEngine:
 
     async def _reask(self, ctx: FormContext, form: Form, state: FormState, problem: Invalid) -> Outcome:
         error = render("forms/error", ctx.locale, code=problem.code, **{"today": ctx.today, **problem.values})
-        new = replace(state, seq=state.seq + 1)
-        question = await self._ask(ctx, form, new)
-        return Outcome(new, (Reply(Prompt(error + "\n" + question.text, question.buttons)),))
+        # The question is asked again unchanged, so the buttons of its earlier copy still work.
+        question = await self._ask(ctx, form, state)
+        return Outcome(state, (Reply(Prompt(error + "\n" + question.text, question.buttons)),))
 
     async def _ask(self, ctx: FormContext, form: Form, state: FormState) -> Prompt:
         if state.step == form.confirm.name:

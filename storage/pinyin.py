@@ -12,14 +12,19 @@ from pypinyin import Style, lazy_pinyin, pinyin
 MAX_VARIANTS = 8
 
 
+def _as_is(chars: str) -> str:
+    """Characters pypinyin has no reading for (Latin letters, digits) stay as they are."""
+    return chars
+
+
 def _keep(letters: str) -> str:
     return "".join(ch for ch in letters.lower() if ch.isascii() and ch.isalnum())
 
 
 def initials(name: str) -> str:
     """`枝江市楚韵纺织有限公司` -> `zjscyfzyxgs`; Latin letters and digits are kept as they are."""
-    best = _keep("".join(lazy_pinyin(name, style=Style.FIRST_LETTER, errors=lambda chars: list(chars))))
-    readings = pinyin(name, style=Style.FIRST_LETTER, heteronym=True, errors=lambda chars: list(chars))
+    best = _keep("".join(lazy_pinyin(name, style=Style.FIRST_LETTER, errors=_as_is)))
+    readings = pinyin(name, style=Style.FIRST_LETTER, heteronym=True, errors=_as_is)
     choices = [sorted({_keep(r) for r in options}) or [""] for options in readings]
     variants = [best]
     for combo in islice(product(*choices), 64):

@@ -277,7 +277,7 @@ def parse_markdown_v2(text: str) -> tuple[str, list[dict[str, Any]]]:
         off = _byte_offset(text, i)
         if c == "\\":
             if i + 1 >= n or not (1 <= ord(text[i + 1]) <= 126):
-                raise EntityParseError(f"Character '\\' is reserved and must be escaped with the preceding '\\'")
+                raise EntityParseError("Character '\\' is reserved and must be escaped with the preceding '\\'")
             out.add(text[i + 1])
             i += 2
             at_line_start = False

@@ -24,7 +24,7 @@ from .world import CALLBACK_QUERY_TTL, ChatState, StoredFile, World
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MethodHandlers", "SEND_METHODS"]
+__all__ = ["SEND_METHODS", "MethodHandlers"]
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024

@@ -122,7 +122,7 @@ class BotApiEmulator:
             self._runner = None
         logger.info("Bot API emulator stopped")
 
-    async def __aenter__(self) -> "BotApiEmulator":
+    async def __aenter__(self) -> BotApiEmulator:
         await self.start()
         return self
 
@@ -479,7 +479,7 @@ class BotApiEmulator:
                                             timeout=aiohttp.ClientTimeout(total=30)) as resp:
                         delivered = 200 <= resp.status < 300
                         error = f"Wrong response from the webhook: {resp.status} {resp.reason}"
-                except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                     delivered, error = False, f"Connection failed: {exc}"
                 if delivered:
                     backoff = 0.05

@@ -56,7 +56,7 @@ class ApiSpec:
 
     @staticmethod
     @functools.lru_cache(maxsize=1)
-    def load() -> "ApiSpec":
+    def load() -> ApiSpec:
         text = resources.files(__package__).joinpath("api.json").read_text(encoding="utf-8")
         return ApiSpec(json.loads(text))
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.app import build_application
+from bot.app import build_application, on_shutdown, on_startup
 from bot.clock import FixedClock
 from bot.config import Settings
 from bot.emulator import BotApiEmulator, UserChat
@@ -29,7 +29,7 @@ from storage.pinyin import initials
 from storage.uow import unit_of_work
 
 # 2026-11-25 10:00 in Asia/Shanghai.
-NOW = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 TODAY = date(2026, 11, 25)
 
 
@@ -122,7 +122,7 @@ async def start_bot(emulator: BotApiEmulator, clock: FixedClock) -> Any:
     app = build_application(Settings(_env_file=None), clock=clock, on_processed=emulator.mark_processed)
     # The order run_polling() follows: initialize, post_init, start, then fetch updates.
     await app.initialize()
-    await app.post_init(app)
+    await on_startup(app)
     await app.start()
     assert app.updater is not None
     await app.updater.start_polling(poll_interval=0, timeout=1)
@@ -135,7 +135,7 @@ async def stop_bot(app: Any) -> None:
     if app.running:
         await app.stop()
         await app.shutdown()
-        await app.post_shutdown(app)
+        await on_shutdown(app)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiohttp
@@ -11,8 +12,6 @@ import pytest
 from aiohttp import web
 
 from bot.emulator import BotApiEmulator
-
-from collections.abc import Callable, Coroutine
 
 TOKEN = "123:ABCDEF"
 ApiFn = Callable[..., Coroutine[Any, Any, tuple[int, dict[str, Any]]]]
