@@ -34,18 +34,21 @@ MAX_CALLBACK_BYTES = 64
 
 def form_button(draft_id: int, seq: int, key: str) -> str:
     data = f"f:{draft_id}:{seq}:{key}"
-    if len(data.encode()) > MAX_CALLBACK_BYTES or not FORM_BUTTON.match(data):
+    if len(data.encode()) > MAX_CALLBACK_BYTES or not FORM_BUTTON.fullmatch(data):
         raise ValueError(f"option key {key!r} does not fit Telegram's callback data")
     return data
 
 
 def parse_form_button(data: str) -> tuple[int, int, str] | None:
-    match = FORM_BUTTON.match(data)
+    match = FORM_BUTTON.fullmatch(data)
     return (int(match[1]), int(match[2]), match[3]) if match else None
 
 
 def draft_button(action: str, draft_id: int, form: str | None = None) -> str:
-    return f"draft:{action}:{draft_id}" + (f":{form}" if form else "")
+    data = f"draft:{action}:{draft_id}" + (f":{form}" if form else "")
+    if not DRAFT_BUTTON.fullmatch(data):
+        raise ValueError(f"not a draft button: {data!r}")
+    return data
 
 
 def keyboard(prompt: Prompt, draft_id: int | None, seq: int) -> InlineKeyboardMarkup | None:
@@ -157,7 +160,7 @@ class FormRunner:
     async def on_draft_button(self, update: Update, context: BotContext) -> None:
         """Continue the open draft, or drop it and start the form that was asked for."""
         query, member = update.callback_query, context.member
-        match = DRAFT_BUTTON.match(query.data or "") if query else None
+        match = DRAFT_BUTTON.fullmatch(query.data or "") if query else None
         if query is None or member is None or match is None or query.message is None:
             return
         action, draft_id, form = match[1], int(match[2]), match[3]

@@ -148,7 +148,7 @@ async def cancel(update: Update, context: BotContext) -> None:
 async def mine(update: Update, context: BotContext) -> None:
     """Lists the officer's enterprises, overdue first, a page at a time."""
     query = update.callback_query
-    turned = MINE_PAGE.match(query.data or "") if query is not None else None
+    turned = MINE_PAGE.fullmatch(query.data or "") if query is not None else None
     page = int(turned[1]) if turned else 1
     member, chat = context.member, update.effective_chat
     if member is None or chat is None:

@@ -232,16 +232,20 @@ class MultiStep(BaseStep):
 
 
 DATE_FORMATS = (
-    re.compile(r"^(?P<y>\d{4})[-/.年](?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})日?$"),
-    re.compile(r"^(?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})日?$"),
+    re.compile(r"^(?P<y>\d{4})[-/.年](?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})[日号]?$"),
+    re.compile(r"^(?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})[日号]?$"),
 )
+# A yearless date this far ahead is last year's (typed in January about December); nearer
+# future dates stay in this year, so the form can say "not after today" about them.
+NEW_YEAR_ROLLOVER_DAYS = 180
 RELATIVE_DAYS = {"今天": 0, "今日": 0, "today": 0, "昨天": 1, "昨日": 1, "yesterday": 1, "前天": 2}
 
 
 def parse_date(text: str, today: date) -> date | None:
     """`2026-11-20`, `11-20`, `11月20日`, `今天`, `昨天` (full-width digits too) → a date, else None.
 
-    A date without a year is in the current year, as people mean it on a form about recent work.
+    A date without a year is in the current year, as people mean it on a form about recent work —
+    except across New Year: `12-30` typed on 2 January means the December just gone.
     """
     cleaned = unicodedata.normalize("NFKC", text).strip().lower().replace(" ", "")
     if cleaned in RELATIVE_DAYS:
@@ -251,9 +255,12 @@ def parse_date(text: str, today: date) -> date | None:
         if match:
             parts = match.groupdict()
             try:
-                return date(int(parts.get("y") or today.year), int(parts["m"]), int(parts["d"]))
+                value = date(int(parts.get("y") or today.year), int(parts["m"]), int(parts["d"]))
             except ValueError:
                 return None
+            if not parts.get("y") and (value - today).days > NEW_YEAR_ROLLOVER_DAYS:
+                value = value.replace(year=value.year - 1) if (value.month, value.day) != (2, 29) else value
+            return value
     return None
 
 
@@ -294,9 +301,10 @@ class DateStep(BaseStep):
 
 
 def parse_count(text: str) -> int | None:
-    """`120`, `１２０`, `120人`, `1,200` → an integer; anything else → None."""
-    cleaned = unicodedata.normalize("NFKC", text).strip().replace(",", "").removesuffix("人").removesuffix("名")
-    return int(cleaned) if re.fullmatch(r"\d{1,9}", cleaned) else None
+    """`120`, `１２０`, `120人`, `120 人`, `1,200` → an integer; anything else → None."""
+    cleaned = re.sub(r"\s*[人名]$", "", unicodedata.normalize("NFKC", text).strip()).replace(",", "")
+    # Up to 18 digits parse, so an absurd count gets "out of range" rather than "not a number".
+    return int(cleaned) if re.fullmatch(r"\d{1,18}", cleaned) else None
 
 
 @dataclass(frozen=True)
@@ -341,8 +349,11 @@ class TextStep(BaseStep):
         text = incoming.text.strip()
         if not text:
             return invalid("text_empty")
-        if len(text) > self.max_length:
-            return invalid("text_too_long", maximum=self.max_length, length=len(text))
+        # Telegram measures messages in UTF-16 units (an emoji is two), so the limits do too:
+        # the answers must still fit the confirmation card.
+        length = len(text.encode("utf-16-le")) // 2
+        if length > self.max_length:
+            return invalid("text_too_long", maximum=self.max_length, length=length)
         return Accept({"text": text})
 
 
@@ -362,7 +373,9 @@ class MediaStep(BaseStep):
         items = _collected(state, self.name)
         if incoming.key in (DONE, SKIP):
             return Accept(items)
-        if len(items) >= self.max_items and (incoming.photo or incoming.voice or incoming.location):
+        moves_pin = incoming.location is not None and any(item["type"] == "location" for item in items)
+        adds = incoming.photo or incoming.voice or (incoming.location and not moves_pin)
+        if len(items) >= self.max_items and adds:
             return invalid("media_full", maximum=self.max_items)
         if incoming.photo:
             return Stay(pending=[*items, {"type": "photo", "file_id": incoming.photo}])
