@@ -43,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path)
     exp = sub.add_parser("export", help="write the ledger as XLSX")
     exp.add_argument("--out", required=True, type=Path)
-    exp.add_argument("--region", default="宜昌市", help="region path to export (default: the whole city)")
+    exp.add_argument("--region", default="", help="region path to export, e.g. 宜昌市/枝江市 (default: everything)")
     sub.add_parser("seed-demo", help="load a realistic Yichang demo data set into an empty database")
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
@@ -86,22 +86,32 @@ async def _operator_command(args: argparse.Namespace, settings: Settings) -> int
         if args.command == "invite":
             return await _invite(factory, settings, args, clock)
         if args.command == "import-enterprises":
-            from bot.importer import format_report, import_enterprises
+            from bot.importer import ImportFileError, format_report, import_enterprises
 
-            report: Any = await import_enterprises(args.file, factory, today=today)
+            try:
+                report = await import_enterprises(args.file, factory, today=today)
+            except ImportFileError as error:
+                _out(str(error))
+                return 1
             _out(format_report(report))
             return 0 if not report.errors else 1
         if args.command == "export":
             from bot.export import export_ledger
 
-            summary: Any = await export_ledger(factory, args.out, scope=normalize_region(args.region), today=today)
-            _out(f"已导出：{args.out}（{summary}）")
+            summary = await export_ledger(factory, args.out, scope=normalize_region(args.region), today=today,
+                                          tz=settings.timezone)
+            _out(f"已导出 {summary.path}：企业 {summary.enterprises} 家，走访记录 {summary.visits} 条"
+                 f"（{summary.size // 1024} KB）")
             return 0
         if args.command == "seed-demo":
             from storage.demo import seed_demo
 
             async with unit_of_work(factory) as uow:
-                demo = await seed_demo(uow.session, today=today)
+                try:
+                    demo = await seed_demo(uow.session, today=today)
+                except ValueError as refused:  # the database already holds enterprises
+                    _out(str(refused))
+                    return 1
                 await uow.commit()
             _out(f"演示数据已载入：{demo}")
             return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AuditEntry, Base
@@ -28,6 +28,33 @@ def changed(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, An
     """Only the fields that differ, so an update's entry says what changed."""
     keys = [key for key in after if before.get(key) != after.get(key) and key != "updated_at"]
     return {key: before.get(key) for key in keys}, {key: after[key] for key in keys}
+
+
+def entry(
+    *,
+    actor_id: int | None,
+    actor_label: str,
+    action: str,
+    entity: str,
+    entity_id: int | None,
+    at: datetime,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One audit row as plain values, for `record_many`."""
+    return {
+        "at": at, "actor_id": actor_id, "actor_label": actor_label, "action": action,
+        "entity": entity, "entity_id": entity_id, "before": before, "after": after,
+    }
+
+
+async def record_many(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
+    """Many entries in one executemany (imports write thousands; one ORM object each is slow).
+
+    render_nulls keeps rows with and without `before` in one batch instead of splitting it.
+    """
+    if entries:
+        await session.execute(insert(AuditEntry).execution_options(render_nulls=True), entries)
 
 
 async def record(

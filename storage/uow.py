@@ -31,5 +31,7 @@ async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterat
         try:
             yield uow
         finally:
-            # A no-op after commit; otherwise it discards whatever the block did not commit.
-            await session.rollback()
+            # Ends whatever the block did not commit (the connection's transaction is rolled
+            # back). Unlike rollback(), close() does not expire the objects read, so values
+            # loaded in a read-only block stay usable after it.
+            await session.close()

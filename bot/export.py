@@ -1,0 +1,419 @@
+"""The ledger 分类台账 as an XLSX workbook: `python -m bot export`, and the supervisors' `/export`.
+
+Three sheets: every enterprise in scope classified by party-organisation status, the visits,
+and a summary per classification and per sub-region. Column headers are Chinese because the
+ledger is a Chinese administrative document whatever the bot's locale; they are data, kept here.
+
+Three queries feed it (enterprises with their last visit, current assignments with officer
+names, visits with enterprise and officer), whatever the number of enterprises.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from sqlalchemy import ColumnElement, Select, func, select, true
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage import audit, rules
+from storage.enums import Activity, EnterpriseKind, MassOrg, PartyOrg
+from storage.models import Assignment, Enterprise, User, Visit
+from storage.scope import SEPARATOR, in_scope, normalize_region
+from storage.uow import unit_of_work
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEZONE = ZoneInfo("Asia/Shanghai")
+
+PARTY_ORG_LABELS: dict[str, str] = {
+    PartyOrg.NONE: "无",
+    PartyOrg.JOINT_BRANCH: "联合党支部",
+    PartyOrg.BRANCH: "独立党支部",
+    PartyOrg.GENERAL_BRANCH: "党总支",
+    PartyOrg.COMMITTEE: "党委",
+}
+# The ledger's order: enterprises without an organisation first, they are the work to do.
+PARTY_ORG_ORDER = {org: index for index, org in enumerate(PARTY_ORG_LABELS)}
+KIND_LABELS: dict[str, str] = {
+    EnterpriseKind.PRIVATE: "私营企业",
+    EnterpriseKind.INDIVIDUAL: "个体工商户",
+    EnterpriseKind.RESTRUCTURED: "改制企业",
+    EnterpriseKind.FOREIGN: "外资企业",
+    EnterpriseKind.OTHER: "其他",
+}
+MASS_ORG_LABELS: dict[str, str] = {MassOrg.UNION: "工会", MassOrg.YOUTH_LEAGUE: "共青团", MassOrg.WOMEN: "妇联"}
+ACTIVITY_LABELS: dict[str, str] = {
+    Activity.POLICY: "宣传政策",
+    Activity.GUIDE_ORG: "指导组建党组织",
+    Activity.ACTIVISTS: "培养入党积极分子",
+    Activity.HELP: "帮助解决困难",
+    Activity.MEMBER_EVENTS: "组织党员活动",
+    Activity.BUSINESS: "了解经营情况",
+    Activity.OTHER: "其他",
+}
+YES, NO = "是", "否"
+PRESENT, ABSENT = "有", "无"
+LIST_JOIN = "、"
+
+LEDGER_SHEET, VISITS_SHEET, SUMMARY_SHEET = "分类台账", "走访记录", "汇总"
+LEDGER_HEADERS = (
+    "分类", "企业名称", "统一社会信用代码", "企业类型", "所属地区", "行业", "职工人数", "正式党员数",
+    "群团组织", "业主姓名", "业主政治面貌", "示范点", "联系员", "最近走访", "距今天数", "走访周期",
+    "是否超期", "具备组建条件", "百人以上未建",
+)
+VISIT_HEADERS = (
+    "编号", "走访日期", "企业名称", "所属地区", "联系员", "工作内容", "职工人数", "正式党员数",
+    "走访情况", "后续跟进", "语音", "照片数", "定位", "填报时间",
+)
+SUMMARY_HEADERS = ("统计口径", "名称", "企业数", "按期走访", "覆盖率", "具备组建条件", "百人以上未建")
+BY_CLASS, BY_REGION, TOTAL = "党组织状况", "下级地区", "合计"
+# Enterprises registered at the scope's own level, not in any sub-region.
+OWN_LEVEL = "（本级）"
+
+DATE_FORMAT = "yyyy-mm-dd"
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
+PERCENT_FORMAT = "0.0%"
+MIN_WIDTH, MAX_WIDTH = 6, 60
+# XLSX (XML 1.0) cannot hold control characters other than tab, line feed and carriage
+# return; openpyxl raises on them. A stray one pasted into a visit summary must not break
+# the export, so it is shown as U+FFFD, visibly marking where something was dropped.
+REPLACEMENT = "\ufffd"
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    path: Path
+    scope: str
+    enterprises: int
+    visits: int
+    size: int
+
+
+@dataclass(frozen=True)
+class _LedgerRow:
+    enterprise: Enterprise
+    last_visit: date | None
+    officers: tuple[str, ...]
+    overdue: bool
+
+
+def _scope_filter(column: Any, scope: str) -> ColumnElement[bool]:
+    # An empty scope is the whole database (the operator's export without --region).
+    return in_scope(column, scope) if scope else true()
+
+
+# --- queries -------------------------------------------------------------------------------
+
+
+async def _enterprises(session: AsyncSession, scope: str) -> list[tuple[Enterprise, date | None]]:
+    last: Select[tuple[int, date]] = (
+        select(Visit.enterprise_id, func.max(Visit.visit_date).label("last_visit"))
+        .join(Enterprise, Enterprise.id == Visit.enterprise_id)
+        .where(_scope_filter(Enterprise.region, scope))
+        .group_by(Visit.enterprise_id)
+    )
+    recent = last.subquery()
+    stmt = (
+        select(Enterprise, recent.c.last_visit)
+        .outerjoin(recent, recent.c.enterprise_id == Enterprise.id)
+        .where(_scope_filter(Enterprise.region, scope))
+    )
+    return list((await session.execute(stmt)).tuples().all())
+
+
+async def _officer_names(session: AsyncSession, scope: str) -> dict[int, tuple[str, ...]]:
+    stmt = (
+        select(Assignment.enterprise_id, User.name)
+        .join(User, User.id == Assignment.officer_id)
+        .join(Enterprise, Enterprise.id == Assignment.enterprise_id)
+        .where(Assignment.ended_on.is_(None), _scope_filter(Enterprise.region, scope))
+        .order_by(Assignment.enterprise_id, Assignment.started_on, Assignment.id)
+    )
+    names: dict[int, list[str]] = defaultdict(list)
+    for enterprise_id, name in (await session.execute(stmt)).tuples():
+        names[enterprise_id].append(name)
+    return {key: tuple(value) for key, value in names.items()}
+
+
+async def _visits(session: AsyncSession, scope: str) -> list[tuple[Visit, str, str, str]]:
+    stmt = (
+        select(Visit, Enterprise.name, Enterprise.region, User.name)
+        .join(Enterprise, Enterprise.id == Visit.enterprise_id)
+        .join(User, User.id == Visit.officer_id)
+        .where(_scope_filter(Enterprise.region, scope))
+        .order_by(Visit.visit_date.desc(), Visit.id.desc())
+    )
+    return list((await session.execute(stmt)).tuples().all())
+
+
+# --- cells ---------------------------------------------------------------------------------
+
+
+def clean_text(text: str) -> str:
+    return ILLEGAL_CHARACTERS_RE.sub(REPLACEMENT, text)
+
+
+def display_width(value: object) -> int:
+    """Columns a value takes on screen: CJK and other wide characters count double."""
+    if value is None:
+        return 0
+    text = value.isoformat() if isinstance(value, (date, datetime)) else str(value)
+    longest = max(text.split("\n"), key=len) if text else ""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in longest)
+
+
+def _cell(
+    sheet: WriteOnlyWorksheet, value: object, *, bold: bool = False, number_format: str | None = None
+) -> WriteOnlyCell:
+    if isinstance(value, str):
+        cell = WriteOnlyCell(sheet, clean_text(value))
+        # openpyxl would store "=1+1" typed by an officer as a formula; it is text.
+        cell.data_type = "s"
+    else:
+        cell = WriteOnlyCell(sheet, value)
+    if bold:
+        cell.font = Font(bold=True)
+    if number_format is not None:
+        cell.number_format = number_format
+    elif isinstance(value, datetime):
+        cell.number_format = DATETIME_FORMAT
+    elif isinstance(value, date):
+        cell.number_format = DATE_FORMAT
+    return cell
+
+
+def _write_sheet(
+    workbook: Workbook,
+    title: str,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    formats: dict[int, str] | None = None,
+) -> None:
+    """A sheet with a bold, frozen, filterable header row and widths that fit the content."""
+    sheet: WriteOnlyWorksheet = workbook.create_sheet(title)
+    formats = formats or {}
+    # In a write-only sheet, widths, panes and filters must be set before the first row.
+    for index, header in enumerate(headers):
+        width = max([display_width(header), *(display_width(row[index]) for row in rows)])
+        sheet.column_dimensions[get_column_letter(index + 1)].width = min(max(width + 2, MIN_WIDTH), MAX_WIDTH)
+    sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{len(rows) + 1}"
+    sheet.append([_cell(sheet, header, bold=True) for header in headers])
+    for row in rows:
+        sheet.append([_cell(sheet, value, number_format=formats.get(i)) for i, value in enumerate(row)])
+
+
+def _yes_no(flag: bool) -> str:
+    return YES if flag else NO
+
+
+def _labels(codes: Iterable[str], labels: dict[str, str]) -> str:
+    # An unknown code (a vocabulary grown since) is shown as stored rather than dropped.
+    return LIST_JOIN.join(labels.get(code, code) for code in codes)
+
+
+# --- sheets --------------------------------------------------------------------------------
+
+
+def _ledger_rows(ledger: list[_LedgerRow], today: date) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for item in ledger:
+        e = item.enterprise
+        rows.append([
+            PARTY_ORG_LABELS.get(e.party_org, e.party_org),
+            e.name,
+            e.credit_code,
+            KIND_LABELS.get(e.kind, e.kind),
+            e.region,
+            e.industry,
+            e.employees,
+            e.party_members,
+            _labels(e.mass_orgs or [], MASS_ORG_LABELS),
+            e.owner_name,
+            e.owner_political_status,
+            _yes_no(e.demonstration_point),
+            LIST_JOIN.join(item.officers),
+            item.last_visit,
+            rules.days_since(item.last_visit, today),
+            e.visit_cadence_days,
+            _yes_no(item.overdue),
+            _yes_no(rules.ready_to_form(e.party_members, e.party_org)),
+            _yes_no(rules.priority(e.employees, e.party_org)),
+        ])
+    return rows
+
+
+def _media_counts(visit: Visit) -> tuple[bool, int]:
+    media = [item for item in visit.media or [] if isinstance(item, dict)]
+    voice = bool(visit.summary_voice_file_id) or any(item.get("type") == "voice" for item in media)
+    photos = sum(1 for item in media if item.get("type") == "photo")
+    return voice, photos
+
+
+def _visit_rows(visits: list[tuple[Visit, str, str, str]], tz: ZoneInfo) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for visit, enterprise_name, region, officer_name in visits:
+        voice, photos = _media_counts(visit)
+        location = (
+            f"{visit.latitude:.6f},{visit.longitude:.6f}"
+            if visit.latitude is not None and visit.longitude is not None
+            else None
+        )
+        rows.append([
+            f"V-{visit.id}",
+            visit.visit_date,
+            enterprise_name,
+            region,
+            officer_name,
+            _labels(visit.activities or [], ACTIVITY_LABELS),
+            visit.employees,
+            visit.party_members,
+            visit.summary,
+            visit.follow_up,
+            PRESENT if voice else ABSENT,
+            photos,
+            location,
+            # Excel has no time zones: the local wall-clock time the officer saw.
+            visit.created_at.astimezone(tz).replace(tzinfo=None),
+        ])
+    return rows
+
+
+def sub_region(region: str, scope: str) -> str:
+    """The part of `region` one level below `scope`: 枝江市 for 宜昌市/枝江市/马家店街道 in 宜昌市."""
+    if scope and region == scope:
+        return OWN_LEVEL
+    rest = region[len(scope) + 1 :] if scope else region
+    return rest.split(SEPARATOR, 1)[0]
+
+
+@dataclass
+class _Tally:
+    enterprises: int = 0
+    on_time: int = 0
+    ready: int = 0
+    priority: int = 0
+
+    def count(self, item: _LedgerRow) -> None:
+        e = item.enterprise
+        self.enterprises += 1
+        self.on_time += not item.overdue
+        self.ready += rules.ready_to_form(e.party_members, e.party_org)
+        self.priority += rules.priority(e.employees, e.party_org)
+
+    def row(self, dimension: str, name: str) -> list[object]:
+        coverage = self.on_time / self.enterprises if self.enterprises else None
+        return [dimension, name, self.enterprises, self.on_time, coverage, self.ready, self.priority]
+
+
+def _summary_rows(ledger: list[_LedgerRow], scope: str) -> list[list[object]]:
+    by_class: dict[str, _Tally] = {org.value: _Tally() for org in PartyOrg}
+    by_region: dict[str, _Tally] = defaultdict(_Tally)
+    total = _Tally()
+    for item in ledger:
+        by_class.setdefault(item.enterprise.party_org, _Tally()).count(item)
+        by_region[sub_region(item.enterprise.region, scope)].count(item)
+        total.count(item)
+    rows = [
+        tally.row(BY_CLASS, PARTY_ORG_LABELS.get(code, code)) for code, tally in by_class.items()
+    ]
+    rows += [by_region[name].row(BY_REGION, name) for name in sorted(by_region)]
+    rows.append(total.row(TOTAL, scope or TOTAL))
+    return rows
+
+
+def _sort_key(item: _LedgerRow) -> tuple[int, str, str, str]:
+    e = item.enterprise
+    return (PARTY_ORG_ORDER.get(e.party_org, len(PARTY_ORG_ORDER)), e.region, e.name, e.credit_code)
+
+
+async def build_ledger(
+    session: AsyncSession,
+    *,
+    scope: str,
+    today: date,
+    actor_label: str,
+    actor_id: int | None,
+    tz: ZoneInfo = DEFAULT_TIMEZONE,
+) -> bytes:
+    """The workbook of everything in `scope` (empty: everything), with an audit entry; never commits."""
+    data, _ = await _build(session, scope=scope, today=today, actor_label=actor_label, actor_id=actor_id, tz=tz)
+    return data
+
+
+async def _build(
+    session: AsyncSession, *, scope: str, today: date, actor_label: str, actor_id: int | None, tz: ZoneInfo
+) -> tuple[bytes, dict[str, int]]:
+    scope = normalize_region(scope)
+    enterprises = await _enterprises(session, scope)
+    officers = await _officer_names(session, scope)
+    visits = await _visits(session, scope)
+    # Sorted here rather than in SQL: PostgreSQL and SQLite collate Chinese differently.
+    ledger = sorted(
+        (
+            _LedgerRow(e, last, officers.get(e.id, ()), rules.overdue(last, e.visit_cadence_days, today))
+            for e, last in enterprises
+        ),
+        key=_sort_key,
+    )
+    summary = _summary_rows(ledger, scope)
+
+    workbook = Workbook(write_only=True)
+    _write_sheet(workbook, LEDGER_SHEET, LEDGER_HEADERS, _ledger_rows(ledger, today))
+    _write_sheet(workbook, VISITS_SHEET, VISIT_HEADERS, _visit_rows(visits, tz))
+    _write_sheet(workbook, SUMMARY_SHEET, SUMMARY_HEADERS, summary, formats={4: PERCENT_FORMAT})
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+
+    counts = {"enterprises": len(ledger), "visits": len(visits), "summary": len(summary)}
+    await audit.record(
+        session, actor_id=actor_id, actor_label=actor_label, action="export", entity="ledger", entity_id=None,
+        after={"scope": scope, "rows": counts},
+    )
+    logger.info("Ledger exported: %d enterprises, %d visits", len(ledger), len(visits))
+    return buffer.getvalue(), counts
+
+
+async def export_ledger(
+    session_factory: async_sessionmaker[AsyncSession],
+    out: Path,
+    *,
+    scope: str,
+    today: date,
+    tz: ZoneInfo = DEFAULT_TIMEZONE,
+    actor_label: str = audit.CLI_ACTOR,
+) -> ExportSummary:
+    """Writes the ledger to `out` and commits the audit entry once the file is in place."""
+    out = Path(out)
+    async with unit_of_work(session_factory) as uow:
+        data, counts = await _build(
+            uow.session, scope=scope, today=today, actor_label=actor_label, actor_id=None, tz=tz
+        )
+        # Written beside the target and renamed, so a failed export never leaves half a file.
+        partial = out.with_name(out.name + ".part")
+        partial.write_bytes(data)
+        os.replace(partial, out)
+        await uow.commit()
+    return ExportSummary(
+        path=out,
+        scope=normalize_region(scope),
+        enterprises=counts["enterprises"],
+        visits=counts["visits"],
+        size=len(data),
+    )

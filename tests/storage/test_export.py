@@ -1,0 +1,233 @@
+import io
+import zipfile
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from openpyxl.workbook import Workbook
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.export import (
+    LEDGER_HEADERS,
+    REPLACEMENT,
+    SUMMARY_HEADERS,
+    VISIT_HEADERS,
+    build_ledger,
+    export_ledger,
+    sub_region,
+)
+from storage.creditcode import check_character
+from storage.models import Assignment, AuditEntry, Enterprise, User, Visit
+from storage.uow import unit_of_work
+
+TODAY = date(2026, 11, 25)
+TRICKY = "<b>&amp;\"' 😀 =1+1 楚韵"
+
+
+def code(serial: int) -> str:
+    first17 = f"91420583MA4F{serial:05d}"
+    return first17 + check_character(first17)
+
+
+async def _seed(factory: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    async with unit_of_work(factory) as uow:
+        s = uow.session
+        officer = User(name="李明", role="officer", region="宜昌市/枝江市")
+        other = User(name="王芳", role="officer", region="宜昌市/远安县")
+        chuyun = Enterprise(
+            name="枝江市楚韵纺织有限公司", credit_code=code(1), region="宜昌市/枝江市/马家店街道", kind="private",
+            industry="纺织", employees=120, party_members=4, party_org="none", mass_orgs=["union", "youth_league"],
+            owner_name=TRICKY, owner_political_status="群众", demonstration_point=True, visit_cadence_days=30,
+        )
+        branch = Enterprise(
+            name="枝江三峡机械", credit_code=code(2), region="宜昌市/枝江市/七星台镇", kind="restructured",
+            employees=40, party_members=5, party_org="branch", visit_cadence_days=30,
+        )
+        never = Enterprise(
+            name="枝江市本级商贸", credit_code=code(3), region="宜昌市/枝江市", kind="individual",
+            employees=2, party_members=0, party_org="none", visit_cadence_days=60,
+        )
+        outside = Enterprise(
+            name="远安茶业", credit_code=code(4), region="宜昌市/远安县", employees=9, party_org="none",
+        )
+        s.add_all([officer, other, chuyun, branch, never, outside])
+        await s.flush()
+        s.add_all([
+            Assignment(
+                enterprise_id=chuyun.id, officer_id=other.id, started_on=date(2025, 1, 1), ended_on=date(2026, 1, 1)
+            ),
+            Assignment(enterprise_id=chuyun.id, officer_id=officer.id, started_on=date(2026, 1, 1)),
+            Assignment(enterprise_id=outside.id, officer_id=other.id, started_on=date(2026, 1, 1)),
+        ])
+        latest = Visit(
+            enterprise_id=chuyun.id, officer_id=officer.id, visit_date=date(2026, 11, 20),
+            activities=["policy", "activists"], employees=120, party_members=4,
+            summary=TRICKY, follow_up="下周再访\n带上政策文件\x07", summary_voice_file_id="voice-1",
+            media=[{"type": "photo", "file_id": "p1"}, {"type": "photo", "file_id": "p2"}],
+            latitude=30.425, longitude=111.7601, created_at=datetime(2026, 11, 20, 7, 30, tzinfo=UTC),
+        )
+        older = Visit(
+            enterprise_id=branch.id, officer_id=officer.id, visit_date=date(2026, 9, 1), activities=["help"],
+            summary="=1+1", follow_up='=HYPERLINK("http://example.invalid","点我")',
+            created_at=datetime(2026, 9, 1, 1, 0, tzinfo=UTC),
+        )
+        far = Visit(
+            enterprise_id=outside.id, officer_id=other.id, visit_date=date(2026, 11, 24), activities=["other"],
+            created_at=datetime(2026, 11, 24, 1, 0, tzinfo=UTC),
+        )
+        s.add_all([latest, older, far])
+        await s.flush()
+        ids = {"officer": officer.id, "latest": latest.id, "older": older.id}
+        await uow.commit()
+    return ids
+
+
+async def _ledger(factory: async_sessionmaker[AsyncSession], scope: str, actor_id: int | None = None) -> Workbook:
+    async with unit_of_work(factory) as uow:
+        data = await build_ledger(uow.session, scope=scope, today=TODAY, actor_label="督导甲", actor_id=actor_id)
+        await uow.commit()
+    return load_workbook(io.BytesIO(data))
+
+
+def _rows(workbook: Workbook, sheet: str) -> list[tuple[object, ...]]:
+    return [tuple(row) for row in workbook[sheet].iter_rows(values_only=True)]
+
+
+async def test_ledger_has_three_sheets_with_bold_frozen_filtered_headers(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await _seed(session_factory)
+    workbook = await _ledger(session_factory, "宜昌市/枝江市")
+    assert workbook.sheetnames == ["分类台账", "走访记录", "汇总"]
+    for title, headers in zip(workbook.sheetnames, (LEDGER_HEADERS, VISIT_HEADERS, SUMMARY_HEADERS), strict=True):
+        sheet = workbook[title]
+        assert _rows(workbook, title)[0] == headers
+        assert sheet.freeze_panes == "A2"
+        assert sheet["A1"].font.b
+        assert sheet.auto_filter.ref is not None and sheet.auto_filter.ref.startswith("A1:")
+    ledger = workbook["分类台账"]
+    # CJK characters count double, so Chinese names get twice the width of their length.
+    assert ledger.column_dimensions["C"].width >= 18
+    assert ledger.column_dimensions["B"].width >= 2 * len("枝江市楚韵纺织有限公司")
+
+
+async def test_ledger_classifies_and_flags_enterprises_in_scope_only(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await _seed(session_factory)
+    workbook = await _ledger(session_factory, "宜昌市/枝江市")
+    header, *rows = _rows(workbook, "分类台账")
+    records = [dict(zip(header, row, strict=True)) for row in rows]
+    # 无 before 独立党支部; within a class by region, then name. 远安 is outside the scope.
+    assert [r["企业名称"] for r in records] == ["枝江市本级商贸", "枝江市楚韵纺织有限公司", "枝江三峡机械"]
+    never, chuyun, branch = records
+    assert chuyun["分类"] == "无" and branch["分类"] == "独立党支部"
+    assert chuyun["群团组织"] == "工会、共青团" and chuyun["示范点"] == "是" and chuyun["企业类型"] == "私营企业"
+    assert chuyun["联系员"] == "李明"  # the rotated-out officer is history, not current
+    assert chuyun["最近走访"] == datetime(2026, 11, 20) and chuyun["距今天数"] == 5
+    assert chuyun["是否超期"] == "否" and chuyun["具备组建条件"] == "是" and chuyun["百人以上未建"] == "是"
+    assert branch["是否超期"] == "是" and branch["具备组建条件"] == "否"
+    assert never["最近走访"] is None and never["距今天数"] is None and never["是否超期"] == "是"
+    assert never["联系员"] is None and never["企业类型"] == "个体工商户"
+
+
+async def test_visits_sheet_lists_visits_in_scope_newest_first(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    ids = await _seed(session_factory)
+    workbook = await _ledger(session_factory, "宜昌市/枝江市")
+    header, *rows = _rows(workbook, "走访记录")
+    records = [dict(zip(header, row, strict=True)) for row in rows]
+    assert [r["编号"] for r in records] == [f"V-{ids['latest']}", f"V-{ids['older']}"]
+    latest = records[0]
+    assert latest["工作内容"] == "宣传政策、培养入党积极分子"
+    assert latest["联系员"] == "李明" and latest["所属地区"] == "宜昌市/枝江市/马家店街道"
+    assert latest["语音"] == "有" and latest["照片数"] == 2 and latest["定位"] == "30.425000,111.760100"
+    assert latest["填报时间"] == datetime(2026, 11, 20, 15, 30)  # 07:30 UTC is 15:30 in Yichang
+    assert records[1]["语音"] == "无" and records[1]["照片数"] == 0 and records[1]["定位"] is None
+
+
+async def test_typed_text_round_trips_exactly_and_formulas_stay_text(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await _seed(session_factory)
+    workbook = await _ledger(session_factory, "宜昌市/枝江市")
+    owner = workbook["分类台账"].cell(row=3, column=LEDGER_HEADERS.index("业主姓名") + 1)
+    assert owner.value == TRICKY and owner.data_type == "s"
+    summary = workbook["走访记录"].cell(row=2, column=VISIT_HEADERS.index("走访情况") + 1)
+    assert summary.value == TRICKY
+    follow_up = workbook["走访记录"].cell(row=2, column=VISIT_HEADERS.index("后续跟进") + 1)
+    assert follow_up.value == "下周再访\n带上政策文件" + REPLACEMENT
+    formula_like = workbook["走访记录"].cell(row=3, column=VISIT_HEADERS.index("走访情况") + 1)
+    assert formula_like.value == "=1+1" and formula_like.data_type == "s"
+    link = workbook["走访记录"].cell(row=3, column=VISIT_HEADERS.index("后续跟进") + 1)
+    assert link.value == '=HYPERLINK("http://example.invalid","点我")' and link.data_type == "s"
+
+
+async def test_no_cell_of_the_file_is_a_formula(session_factory: async_sessionmaker[AsyncSession]) -> None:
+    await _seed(session_factory)
+    async with unit_of_work(session_factory) as uow:
+        data = await build_ledger(uow.session, scope="宜昌市", today=TODAY, actor_label="cli", actor_id=None)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        sheets = [archive.read(name) for name in archive.namelist() if name.startswith("xl/worksheets/")]
+    assert sheets and all(b"<f>" not in sheet and b"<f " not in sheet for sheet in sheets)
+
+
+async def test_summary_counts_per_classification_and_sub_region(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await _seed(session_factory)
+    workbook = await _ledger(session_factory, "宜昌市/枝江市")
+    _, *rows = _rows(workbook, "汇总")
+    table = {(row[0], row[1]): row[2:] for row in rows}
+    assert table[("党组织状况", "无")] == (2, 1, 0.5, 1, 1)
+    assert table[("党组织状况", "独立党支部")] == (1, 0, 0, 0, 0)
+    assert table[("党组织状况", "党委")] == (0, 0, None, 0, 0)
+    assert table[("下级地区", "马家店街道")] == (1, 1, 1, 1, 1)
+    assert table[("下级地区", "七星台镇")] == (1, 0, 0, 0, 0)
+    assert table[("下级地区", "（本级）")] == (1, 0, 0, 0, 0)
+    assert table[("合计", "宜昌市/枝江市")] == (3, 1, pytest.approx(1 / 3), 1, 1)
+
+
+def test_sub_region_is_one_level_below_the_scope() -> None:
+    assert sub_region("宜昌市/枝江市/马家店街道/某社区", "宜昌市/枝江市") == "马家店街道"
+    assert sub_region("宜昌市/枝江市", "宜昌市/枝江市") == "（本级）"
+    assert sub_region("宜昌市/枝江市/马家店街道", "") == "宜昌市"
+
+
+async def test_the_whole_database_is_exported_without_a_scope(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await _seed(session_factory)
+    workbook = await _ledger(session_factory, "")
+    assert len(_rows(workbook, "分类台账")) == 5 and len(_rows(workbook, "走访记录")) == 4
+
+
+async def test_export_is_audited_with_scope_and_row_counts(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    ids = await _seed(session_factory)
+    await _ledger(session_factory, "宜昌市/枝江市/", actor_id=ids["officer"])
+    async with unit_of_work(session_factory) as uow:
+        entry = await uow.session.scalar(select(AuditEntry).where(AuditEntry.action == "export"))
+        assert entry is not None
+        assert (entry.entity, entry.entity_id, entry.actor_id) == ("ledger", None, ids["officer"])
+        assert entry.actor_label == "督导甲"
+        assert entry.after == {"scope": "宜昌市/枝江市", "rows": {"enterprises": 3, "visits": 2, "summary": 9}}
+
+
+async def test_export_ledger_writes_the_file_and_commits_the_audit_entry(
+    session_factory: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    await _seed(session_factory)
+    out = tmp_path / "台账.xlsx"
+    summary = await export_ledger(session_factory, out, scope="宜昌市/远安县", today=TODAY)
+    assert (summary.enterprises, summary.visits, summary.scope) == (1, 1, "宜昌市/远安县")
+    assert summary.size == out.stat().st_size and not out.with_name(out.name + ".part").exists()
+    workbook = load_workbook(out)
+    assert [row[1] for row in _rows(workbook, "分类台账")[1:]] == ["远安茶业"]
+    async with unit_of_work(session_factory) as uow:
+        entry = await uow.session.scalar(select(AuditEntry).where(AuditEntry.action == "export"))
+        assert entry is not None and entry.actor_label == "cli"
