@@ -53,6 +53,7 @@ MESSAGES = {
     "duplicate_code": "统一社会信用代码 {code} 在第 {later} 行再次出现，以第 {later} 行为准，本行未导入",
     "officer_unknown": "联系员“{name}”不存在（请先用 invite 命令创建），该企业暂未分配给此人",
     "officer_ambiguous": "联系员“{name}”有 {count} 位同名且无法按地区区分，该企业暂未分配给此人",
+    "officer_outside": "联系员“{name}”的负责区域不包含该企业所在地区，该企业暂未分配给此人",
     "summary": "共读取 {rows} 行：新增 {created} 家，更新 {updated} 家，未变 {unchanged} 家，出错 {errors} 行。",
     "assignments": "联系员分配：新增 {opened} 条，结束 {closed} 条。",
     "errors_title": "以下行未导入：",

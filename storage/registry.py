@@ -181,9 +181,8 @@ async def _officers_by_name(session: AsyncSession) -> dict[str, list[User]]:
 
 
 def _resolve_officer(candidates: list[User], region: str) -> User | None:
-    """The one officer of that name; namesakes are told apart by whose region covers the enterprise."""
-    if len(candidates) == 1:
-        return candidates[0]
+    """The one officer of that name whose region covers the enterprise (an officer may only
+    report on enterprises in their own region); namesakes are told apart the same way."""
     covering = [officer for officer in candidates if scope.covers(officer.region, region)]
     if len(covering) == 1:
         return covering[0]
@@ -350,7 +349,8 @@ async def _assign(
             candidates = officers.get(name, [])
             officer = _resolve_officer(candidates, region) if candidates else None
             if officer is None:
-                kind = "officer_ambiguous" if candidates else "officer_unknown"
+                covering = [c for c in candidates if scope.covers(c.region, region)]
+                kind = "officer_ambiguous" if covering else "officer_outside" if candidates else "officer_unknown"
                 result.problems.append(
                     RowProblem(record.row_number, record.credit_code, kind, name, len(candidates))
                 )

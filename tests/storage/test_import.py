@@ -230,24 +230,27 @@ async def test_officer_named_in_the_file_is_assigned_and_rotation_keeps_history(
     assert [e.action for e in assignment_audit] == ["assign", "unassign", "assign"]
 
 
-async def test_unknown_or_ambiguous_officer_imports_the_row_unassigned_with_a_warning(
+async def test_unknown_ambiguous_or_out_of_region_officer_imports_the_row_unassigned_with_a_warning(
     session_factory: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
     await _officer(session_factory, "张伟", "宜昌市/枝江市")
     await _officer(session_factory, "张伟", "宜昌市/宜都市")
     await _officer(session_factory, "刘洋", "宜昌市/当阳市")
     await _officer(session_factory, "刘洋", "宜昌市/远安县")
+    await _officer(session_factory, "陈静", "宜昌市/兴山县")
     path = write_csv(tmp_path / "a.csv", [
         HEADER,
         f"无此人企业,{code(15)},宜昌市/枝江市,,,,,,赵六",
         f"同名可分企业,{code(16)},宜昌市/宜都市/陆城街道,,,,,,张伟",
-        f"同名难分企业,{code(17)},宜昌市/夷陵区,,,,,,刘洋",
+        f"两人都不负责的企业,{code(17)},宜昌市/夷陵区,,,,,,刘洋",
+        f"区域外企业,{code(18)},宜昌市/枝江市,,,,,,陈静",
     ])
     report = await _import(path, session_factory)
-    assert report.created == 3
+    assert report.created == 4
     assert report.warnings == [
         "第 2 行：联系员“赵六”不存在（请先用 invite 命令创建），该企业暂未分配给此人",
-        "第 4 行：联系员“刘洋”有 2 位同名且无法按地区区分，该企业暂未分配给此人",
+        "第 4 行：联系员“刘洋”的负责区域不包含该企业所在地区，该企业暂未分配给此人",
+        "第 5 行：联系员“陈静”的负责区域不包含该企业所在地区，该企业暂未分配给此人",
     ]
     async with unit_of_work(session_factory) as uow:
         assigned = (await uow.session.execute(
