@@ -56,8 +56,7 @@ def build_application(
     # Group 0, first match wins: commands, then form buttons, then free input for the draft.
     # The catch-all MessageHandler must come last, or it would swallow commands.
     application.add_handlers([*common.handlers(), *visit.handlers()])
-    application.add_handlers(common.fallback_handlers(data.runner.on_message, data.runner.on_button,
-                                                      data.runner.on_draft_button))
+    application.add_handlers(common.fallback_handlers(data.runner))
     application.add_error_handler(common.on_error)
     return application
 

@@ -128,7 +128,7 @@ async def _invite(factory: Any, settings: Settings, args: argparse.Namespace, cl
                                      now=clock.now())
         await uow.commit()
     username = await _bot_username(settings)
-    link = f"https://t.me/{username}?start={invite.code}" if username else f"(bot username unknown)?start={invite.code}"
+    link = f"https://t.me/{username}?start={invite.code}" if username else f"…?start={invite.code}"
     _out(f"邀请码：{invite.code}\n链接：{link}\n有效期至：{invite.expires_at.astimezone(settings.timezone):%Y-%m-%d %H:%M}")
     return 0
 

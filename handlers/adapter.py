@@ -166,7 +166,7 @@ class FormRunner:
         action, draft_id, form = match[1], int(match[2]), match[3]
         async with unit_of_work(context.bot_data.session_factory) as uow:
             draft = await drafts.for_update(uow.session, member.id)
-            if draft is None or draft.id != draft_id or (form is not None and form not in self.engine.forms):
+            if draft is None or draft.id != draft_id or (action == "restart" and form not in self.engine.forms):
                 await query.answer(label("stale_button", context.locale()))
                 return
             ctx = self._ctx(uow, context, member)
@@ -176,7 +176,7 @@ class FormRunner:
                 await drafts.discard(uow.session, member.id)
                 await uow.session.flush()
                 draft = None
-                outcome = await self.engine.start(ctx, form or "visit")
+                outcome = await self.engine.start(ctx, str(form))
             new_id = await self._persist(uow, context, member, draft, outcome)
             await uow.commit()
         await query.answer()

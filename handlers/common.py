@@ -26,6 +26,7 @@ from telegram.ext import (
 )
 
 from bot.render import label, render
+from handlers.adapter import FormRunner
 from handlers.context import BotContext
 from storage import drafts, enterprises, officers, overview
 from storage.enums import Role
@@ -214,12 +215,12 @@ def handlers() -> list[BaseHandler[Update, BotContext, Any]]:
     ]
 
 
-def fallback_handlers(runner_message: Any, runner_button: Any, runner_draft: Any) -> list[BaseHandler[Update, BotContext, Any]]:
+def fallback_handlers(runner: FormRunner) -> list[BaseHandler[Update, BotContext, Any]]:
     """Registered last: commands nobody claimed, then inputs for the open form."""
     return [
         MessageHandler(filters.COMMAND, unknown_command),
-        CallbackQueryHandler(runner_button, pattern=r"^f:"),
-        CallbackQueryHandler(runner_draft, pattern=r"^draft:"),
+        CallbackQueryHandler(runner.on_button, pattern=r"^f:"),
+        CallbackQueryHandler(runner.on_draft_button, pattern=r"^draft:"),
         CallbackQueryHandler(unknown_button),
-        MessageHandler(filters.ALL & ~filters.StatusUpdate.ALL, runner_message),
+        MessageHandler(filters.ALL & ~filters.StatusUpdate.ALL, runner.on_message),
     ]

@@ -10,8 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FixedClock
 from bot.emulator import BotApiEmulator
-from storage.models import AuditEntry, Draft, User
-from tests.conversations.conftest import Talk, World
+from storage import officers
+from storage.creditcode import check_character
+from storage.enums import Role
+from storage.models import Assignment, AuditEntry, Draft, Enterprise, User
+from storage.uow import unit_of_work
+from tests.conversations.conftest import NOW, TODAY, Talk, World
 
 
 async def _table_counts(factory: async_sessionmaker[AsyncSession]) -> tuple[int, int, int]:
@@ -114,3 +118,40 @@ async def test_mine_lists_overdue_first_with_last_visits(officer: Talk) -> None:
     assert lines[1] == "1. ⚠ 枝江市楚韵纺织有限公司"
     assert "最近走访 10-11（45 天前）" in lines[2]
     assert lines[3] == "2. 枝江市白洋港机械制造有限公司"
+
+
+async def test_help_is_written_for_each_role(
+    bot: Any, emulator: BotApiEmulator, world: World, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    async with unit_of_work(factory) as uow:
+        admin = await officers.create_invite(uow.session, role=Role.ADMIN, name="管理员", region="宜昌市", now=NOW)
+        await uow.commit()
+    helps = {}
+    for user_id, code in ((801, world.officer_code), (802, world.supervisor_code), (803, admin.code)):
+        talk = Talk(emulator, emulator.user(user_id, "某"))
+        await talk.say(f"/start {code}")
+        [helps[user_id]] = await talk.say("/help")
+    assert "/visit" in helps[801] and "/mine" in helps[801]
+    assert "督导" in helps[802] and "/visit" not in helps[802]
+    assert "python -m bot invite" in helps[803] and "import-enterprises" in helps[803]
+
+
+async def test_mine_pages_through_many_enterprises(
+    officer: Talk, world: World, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    async with unit_of_work(factory) as uow:
+        officer_id = await uow.session.scalar(select(User.id).where(User.name == "王芳"))
+        for n in range(11):
+            body = f"91420583MA4F1{n:04d}"
+            enterprise = Enterprise(name=f"枝江测试企业{n:02d}", name_initials="", credit_code=body + check_character(body),
+                                    region="宜昌市/枝江市")
+            uow.session.add(enterprise)
+            await uow.session.flush()
+            uow.session.add(Assignment(enterprise_id=enterprise.id, officer_id=officer_id, started_on=TODAY))
+        await uow.commit()
+    [first] = await officer.say("/mine")
+    assert "我的企业（13 家，12 家超期，第 1/2 页）" in first
+    assert officer.buttons() == ["下一页 ›"]
+    [second] = await officer.tap("下一页")
+    assert "第 2/2 页" in second and "11. " in second and "13. " in second
+    assert officer.buttons() == ["‹ 上一页"]

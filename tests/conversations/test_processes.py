@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.emulator import BotApiEmulator
@@ -61,7 +61,7 @@ async def test_run_migrates_a_fresh_database_and_answers_through_the_api(tmp_pat
             engine = make_async_engine(database_url)
             async with unit_of_work(make_session_factory(engine)) as uow:
                 invite = await officers.create_invite(uow.session, role=Role.OFFICER, name="赵敏",
-                                                      region="宜昌市/当阳市", now=datetime.now(timezone.utc))
+                                                      region="宜昌市/当阳市", now=datetime.now(UTC))
                 await uow.commit()
             await engine.dispose()
             start = len(emu.calls)

@@ -9,8 +9,8 @@ import openpyxl
 import pytest
 
 from bot.cli import _bot_username, main
-from bot.emulator import BotApiEmulator
 from bot.config import Settings
+from bot.emulator import BotApiEmulator
 from storage.creditcode import check_character
 
 

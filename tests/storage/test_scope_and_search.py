@@ -31,3 +31,15 @@ async def test_search_stays_inside_the_scope_and_matches_pinyin_initials(
     assert [r.name for r in by_letters] == ["枝江市楚韵纺织有限公司"]
     assert len(city) == 3
     assert wildcard == []
+
+
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_url: str) -> None:
+    from sqlalchemy import text
+
+    from storage.db import make_async_engine
+
+    engine = make_async_engine(sqlite_url)
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+    await engine.dispose()
