@@ -34,7 +34,9 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the bot (long polling); needs TELEGRAM_BOT_TOKEN")
     shell = sub.add_parser("shell", help="offline sandbox: local Bot API emulator, the bot, and a terminal chat")
-    shell.add_argument("--fresh", action="store_true", help="use a new temporary database instead of DATABASE_URL")
+    shell.add_argument("--fresh", action="store_true", help="start from a new, temporary database")
+    shell.add_argument("--database", default="sqlite:///sandbox.db",
+                       help="the sandbox's own database (default sandbox.db; never DATABASE_URL, which may hold real data)")
     invite = sub.add_parser("invite", help="create a single-use invite (valid 7 days)")
     invite.add_argument("--role", required=True, choices=[r.value for r in Role if r != Role.OWNER])
     invite.add_argument("--name", required=True)
@@ -59,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "shell":
         from bot.sandbox import run_shell
 
-        return asyncio.run(run_shell(settings, fresh=args.fresh))
+        return asyncio.run(run_shell(settings.model_copy(update={"database_url": args.database}), fresh=args.fresh))
     upgrade(settings.database_url)
     if args.command == "db":
         _out("数据库已是最新结构。")
