@@ -42,9 +42,14 @@ def render(name: str, locale: str, /, **values: Any) -> str:
 
 
 def label(name: str, locale: str, /, **values: Any) -> str:
-    """A short plain text (button label, header) from the locale's `labels.txt.j2`."""
-    module = environment().get_template(f"{locale}/labels.txt.j2").module
-    macro = getattr(module, name, None)
+    """A short plain text (button label, header) from the locale's `labels.txt.j2`.
+
+    `label("people.stage", ...)` reads the macro `stage` of `<locale>/people/labels.txt.j2`:
+    each area keeps its own labels next to its messages.
+    """
+    area, _, macro_name = name.rpartition(".")
+    path = f"{locale}/{area}/labels.txt.j2" if area else f"{locale}/labels.txt.j2"
+    macro = getattr(environment().get_template(path).module, macro_name, None)
     if macro is None:
-        raise KeyError(f"no label {name!r} in {locale}/labels.txt.j2")
+        raise KeyError(f"no label {macro_name!r} in {path}")
     return str(macro(**values)).strip()

@@ -266,11 +266,19 @@ def parse_date(text: str, today: date) -> date | None:
 
 @dataclass(frozen=True)
 class DateStep(BaseStep):
-    """Today / yesterday as buttons, any other date typed. Never in the future."""
+    """Today / yesterday as buttons, any other date typed. Never in the future.
+
+    `quick=False` asks for a typed date only (a birth date has no 'today' button); `check`
+    holds rules across answers (a stage date not before the one before it).
+    """
 
     max_days_back: int = 366
+    quick: bool = True
+    check: Callable[[dict[str, Any], date], Invalid | None] | None = None
 
     async def ask(self, ctx: FormContext, state: FormState) -> Prompt:
+        if not self.quick:
+            return Prompt(self._text(ctx, state), self._skip_row(ctx))
         if state.mode == "typing":
             return Prompt(render("forms/ask_date_typed", ctx.locale, today=ctx.today))
         yesterday = ctx.today - timedelta(days=1)
@@ -282,22 +290,26 @@ class DateStep(BaseStep):
         return Prompt(self._text(ctx, state), (row,))
 
     async def accept(self, ctx: FormContext, state: FormState, incoming: Incoming) -> StepResult:
-        if incoming.key == TODAY:
-            return Accept(ctx.today.isoformat())
-        if incoming.key == YESTERDAY:
-            return Accept((ctx.today - timedelta(days=1)).isoformat())
-        if incoming.key == OTHER:
+        if incoming.key == SKIP and self.optional:
+            return Accept(None)
+        if incoming.key in (TODAY, YESTERDAY) and self.quick:
+            value = ctx.today - timedelta(days=0 if incoming.key == TODAY else 1)
+        elif incoming.key == OTHER and self.quick:
             return Stay(mode="typing")
-        if incoming.text is None:
-            return invalid("use_buttons")
-        value = parse_date(incoming.text, ctx.today)
-        if value is None:
-            return invalid("date_format")
+        elif incoming.text is None:
+            return invalid("use_buttons" if self.quick else "date_format")
+        else:
+            parsed = parse_date(incoming.text, ctx.today)
+            if parsed is None:
+                return invalid("date_format")
+            value = parsed
         if value > ctx.today:
             return invalid("date_future", today=ctx.today)
-        if value < ctx.today - timedelta(days=self.max_days_back):
-            return invalid("date_too_old", days=self.max_days_back)
-        return Accept(value.isoformat())
+        earliest = ctx.today - timedelta(days=self.max_days_back)
+        if value < earliest:
+            return invalid("date_too_old", earliest=earliest)
+        problem = self.check(state.answers, value) if self.check else None
+        return problem or Accept(value.isoformat())
 
 
 def parse_count(text: str) -> int | None:
@@ -462,7 +474,8 @@ class Saved:
 class Form:
     name: str
     steps: tuple[Step, ...]
-    confirm: ConfirmStep
+    # None for short forms (a status note, a rating) that save as soon as they are answered.
+    confirm: ConfirmStep | None
     # Values for the card template (names looked up from ids, and so on).
     describe: Callable[[FormContext, dict[str, Any]], Awaitable[dict[str, Any]]]
     save: Callable[[FormContext, dict[str, Any]], Awaitable[Saved]]
@@ -477,9 +490,12 @@ class Form:
         return [step for step in self.steps if step.applies(answers)]
 
     def answered(self, answers: dict[str, Any]) -> dict[str, Any]:
-        """Only the answers of steps that apply now: an answer to a step that a later edit
-        made irrelevant (head counts after choosing 'no change') is not saved."""
-        return {step.name: answers[step.name] for step in self.applicable(answers) if step.name in answers}
+        """The answers of steps that apply now, plus the values the form was started with
+        that no step asks (the person a stage change is for, the record being corrected).
+        An answer to a step that a later edit made irrelevant is not saved."""
+        steps = {step.name for step in self.steps}
+        carried = {k: v for k, v in answers.items() if k not in steps and k != PENDING}
+        return carried | {s.name: answers[s.name] for s in self.applicable(answers) if s.name in answers}
 
 
 class FormEngine:
@@ -503,7 +519,7 @@ class FormEngine:
 
     async def handle(self, ctx: FormContext, state: FormState, incoming: Incoming) -> Outcome:
         form = self.forms[state.form]
-        if state.step == form.confirm.name:
+        if form.confirm is not None and state.step == form.confirm.name:
             return await self._on_confirm(ctx, form, state, incoming)
         step = form.step(state.step)
         result = await step.accept(ctx, state, incoming)
@@ -530,7 +546,13 @@ class FormEngine:
         # The next step is the first applicable one without an answer. After a jump back from
         # the card, that is usually none (back to the card), unless the edit opened a new step.
         pending = next((s for s in form.applicable(state.answers) if s.name not in state.answers), None)
-        name = pending.name if pending else form.confirm.name
+        if pending is not None:
+            name = pending.name
+        elif form.confirm is not None:
+            name = form.confirm.name
+        else:
+            saved = await form.save(ctx, form.answered(state.answers))
+            return Outcome(None, (*before, Reply(saved.receipt)), saved=saved.record)
         new = replace(state, step=name, mode=None, seq=state.seq + 1, editing=state.editing and pending is not None)
         return Outcome(new, (*before, Reply(await self._ask(ctx, form, new))))
 
@@ -541,13 +563,13 @@ class FormEngine:
         return Outcome(state, (Reply(Prompt(error + "\n" + question.text, question.buttons)),))
 
     async def _ask(self, ctx: FormContext, form: Form, state: FormState) -> Prompt:
-        if state.step == form.confirm.name:
-            return await self._card(ctx, form, state)
+        if form.confirm is not None and state.step == form.confirm.name:
+            return await self._card(ctx, form, state, form.confirm)
         return await form.step(state.step).ask(ctx, state)
 
-    async def _card(self, ctx: FormContext, form: Form, state: FormState) -> Prompt:
+    async def _card(self, ctx: FormContext, form: Form, state: FormState, confirm: ConfirmStep) -> Prompt:
         values = await form.describe(ctx, form.answered(state.answers))
-        text = render(form.confirm.card, ctx.locale, **values)
+        text = render(confirm.card, ctx.locale, **values)
         edits = [
             Option(EDIT + step.name, label("edit", ctx.locale, field=label(step.title, ctx.locale)))
             for step in form.applicable(state.answers)

@@ -45,3 +45,53 @@ class Activity(StrEnum):
     MEMBER_EVENTS = "member_events"
     BUSINESS = "business"
     OTHER = "other"
+
+
+class Stage(StrEnum):
+    """Member development stages, in order (withdrawn ends it at any point)."""
+
+    APPLICANT = "applicant"  # 入党申请人
+    ACTIVIST = "activist"  # 入党积极分子
+    CANDIDATE = "candidate"  # 发展对象
+    PROBATIONARY = "probationary"  # 预备党员
+    FULL = "full"  # 正式党员
+    WITHDRAWN = "withdrawn"
+
+
+class Gender(StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+
+
+class FeedbackCategory(StrEnum):
+    FINANCING = "financing"  # 融资
+    HIRING = "hiring"  # 用工招工
+    POLICY = "policy"  # 政策咨询
+    PERMITS = "permits"  # 审批办证
+    MARKET = "market"  # 市场拓展
+    PARTY = "party"  # 党建工作
+    OTHER = "other"
+
+
+class Urgency(StrEnum):
+    NORMAL = "normal"
+    URGENT = "urgent"
+    CRITICAL = "critical"
+
+
+class FeedbackStatus(StrEnum):
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class FoundingMethod(StrEnum):
+    INDEPENDENT = "independent"  # 独立组建
+    JOINT = "joint"  # 联合组建
+
+
+class ReviewStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    NEEDS_FIXING = "needs_fixing"

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -77,6 +78,8 @@ class User(Base):
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
     locale: Mapped[str | None] = mapped_column(String(8))
+    # Owners (业主) reached through a one-time link see their own enterprise only.
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id", name="fk_users_enterprise_id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     blocked_bot: Mapped[bool] = mapped_column(Boolean, default=False)
     joined_at: Mapped[datetime | None]
@@ -223,3 +226,108 @@ class AuditEntry(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     after: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
 
+
+class Person(Base):
+    """Someone in member development 党员发展: applicant → activist → development object →
+    probationary → full member (or withdrawn), each stage with its date."""
+
+    __tablename__ = "people"
+    __table_args__ = (
+        Index("ix_people_enterprise", "enterprise_id"),
+        Index("ix_people_officer", "officer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"))
+    officer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))  # who nominated and follows them
+    name: Mapped[str] = mapped_column(String(64))
+    gender: Mapped[str] = mapped_column(String(8))
+    birth_date: Mapped[date] = mapped_column(Date)
+    position: Mapped[str | None] = mapped_column(String(64))
+    is_owner: Mapped[bool] = mapped_column(Boolean, default=False)  # owners who apply are counted apart
+    stage: Mapped[str] = mapped_column(String(16))
+    applied_on: Mapped[date] = mapped_column(Date)
+    talked_on: Mapped[date | None] = mapped_column(Date)
+    activist_on: Mapped[date | None] = mapped_column(Date)
+    notice_started_on: Mapped[date | None] = mapped_column(Date)  # 公示 before listing as development object
+    candidate_on: Mapped[date | None] = mapped_column(Date)
+    probation_on: Mapped[date | None] = mapped_column(Date)
+    full_on: Mapped[date | None] = mapped_column(Date)
+    withdrawn_on: Mapped[date | None] = mapped_column(Date)
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text)
+    contacts: Mapped[list[Any]] = mapped_column(default=list)  # 培养联系人, two names
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ReviewNote(Base):
+    """A half-yearly review 考察记录 of a person in development."""
+
+    __tablename__ = "review_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    written_on: Mapped[date] = mapped_column(Date)
+    content: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Feedback(Base):
+    """An owner's request or problem 业主诉求, from an officer or from the owner directly."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (Index("ix_feedback_enterprise_status", "enterprise_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"))
+    raised_by: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(8))  # officer | owner
+    category: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    urgency: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    resolution: Mapped[str | None] = mapped_column(Text)
+    rating: Mapped[int | None] = mapped_column(Integer)  # 1–5, the owner's view of the liaison service
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None]
+
+
+class Founding(Base):
+    """A party organisation founded at an enterprise 新建党组织, counted by its date."""
+
+    __tablename__ = "foundings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    founded_on: Mapped[date] = mapped_column(Date, index=True)
+    org_type: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(16))  # independent | joint
+    secretary: Mapped[str] = mapped_column(String(64))
+    members: Mapped[int] = mapped_column(Integer)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))  # the guiding officer
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Review(Base):
+    """A supervisor's verdict on a record: approved, or needs fixing with a comment.
+
+    One row per record (entity + id); a correction by the officer sets it back to pending.
+    The history of verdicts is in the audit log.
+    """
+
+    __tablename__ = "reviews"
+    __table_args__ = (UniqueConstraint("entity", "entity_id", name="uq_reviews_entity"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity: Mapped[str] = mapped_column(String(16))
+    entity_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # pending | approved | needs_fixing
+    comment: Mapped[str | None] = mapped_column(Text)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None]

@@ -350,7 +350,7 @@ async def test_yesterday_button_gives_yesterday(harness: Harness) -> None:
 
 @pytest.mark.parametrize(
     ("text", "code", "values"),
-    [("下周", "date_format", {}), ("11-21", "date_future", {}), ("2026-10-20", "date_too_old", {"days": 30})],
+    [("下周", "date_format", {}), ("11-21", "date_future", {}), ("2026-10-20", "date_too_old", {"earliest": date(2026, 10, 21)})],
 )
 async def test_bad_dates_are_refused(harness: Harness, text: str, code: str, values: dict[str, Any]) -> None:
     await harness.start({"enterprise": 1})

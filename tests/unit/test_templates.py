@@ -84,7 +84,7 @@ ERROR_VALUES: dict[str, dict[str, Any]] = {
     "choose_at_least_one": {},
     "date_format": {},
     "date_future": {},
-    "date_too_old": {"days": 366},
+    "date_too_old": {"earliest": date(2025, 11, 24)},
     "number_format": {},
     "number_range": {"minimum": 0, "maximum": 1_000_000},
     "members_exceed_employees": {"employees": 120},
