@@ -19,7 +19,10 @@ from storage.db import make_async_engine, make_session_factory
 
 logger = logging.getLogger(__name__)
 
-FORMS = (visit.FORM,)
+# Each conversation module declares its FORMS and its handlers(); they are registered in this
+# order, all before the fallbacks (which take any text or button left over for the open form).
+MODULES = (visit,)
+FORMS = tuple(form for module in MODULES for form in module.FORMS)
 SANDBOX_TOKEN = "1000001:SANDBOX-offline-token"
 
 
@@ -55,7 +58,7 @@ def build_application(
     application.add_handler(common.gate_handler(), group=-1)
     # Group 0, first match wins: commands, then form buttons, then free input for the draft.
     # The catch-all MessageHandler must come last, or it would swallow commands.
-    application.add_handlers([*common.handlers(), *visit.handlers()])
+    application.add_handlers([*common.handlers(), *(h for module in MODULES for h in module.handlers())])
     application.add_handlers(common.fallback_handlers(data.runner))
     application.add_error_handler(common.on_error)
     return application
@@ -63,7 +66,7 @@ def build_application(
 
 async def on_startup(application: Application[Any, BotContext, Any, Any, BotData, Any]) -> None:
     locale = application.bot_data.locale
-    await application.bot.set_my_commands(common.commands_for(common.DEFAULT_COMMANDS, locale))
+    await application.bot.set_my_commands(common.commands_for(None, common.DEFAULT_COMMANDS, locale))
     application.bot_data.bot_username = application.bot.username
     logger.info("Bot @%s ready", application.bot.username)
 

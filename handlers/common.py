@@ -40,16 +40,22 @@ MINE_PAGE_SIZE = 10
 # The commands each role sees in Telegram's menu (setMyCommands per chat). Only commands that
 # exist are listed; later capabilities add theirs here.
 ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
-    Role.OFFICER: ("visit", "mine", "cancel", "help"),
-    Role.SUPERVISOR: ("help", "cancel"),
-    Role.ADMIN: ("help", "cancel"),
-    Role.OWNER: ("help", "cancel"),
+    Role.OFFICER: ("visit", "nominate", "feedback", "people", "mine", "found", "cancel", "help"),
+    Role.SUPERVISOR: ("review", "export", "cancel", "help"),
+    Role.ADMIN: ("export", "cancel", "help"),
+    Role.OWNER: ("feedback", "mine", "cancel", "help"),
 }
 DEFAULT_COMMANDS = ("start", "help")
 
 
-def commands_for(names: tuple[str, ...], locale: str) -> list[BotCommand]:
-    return [BotCommand(name, label(f"command_{name}", locale)) for name in names]
+def command_descriptions(role: Role | None, names: tuple[str, ...], locale: str) -> list[tuple[str, str]]:
+    # An owner's /mine lists their requests, not enterprises: same command, own description.
+    return [(name, label(f"command_{name}_owner" if role == Role.OWNER and name == "mine" else f"command_{name}",
+                         locale)) for name in names]
+
+
+def commands_for(role: Role | None, names: tuple[str, ...], locale: str) -> list[BotCommand]:
+    return [BotCommand(name, description) for name, description in command_descriptions(role, names, locale)]
 
 
 async def allowed(update: Update, context: BotContext, *roles: Role) -> bool:
@@ -113,7 +119,7 @@ async def start(update: Update, context: BotContext) -> None:
         await uow.commit()
     await message.reply_text(greeting, parse_mode=ParseMode.HTML)
     await context.bot.set_my_commands(
-        commands_for(ROLE_COMMANDS[member.role], member.locale or locale), scope=BotCommandScopeChat(chat.id)
+        commands_for(member.role, ROLE_COMMANDS[member.role], member.locale or locale), scope=BotCommandScopeChat(chat.id)
     )
 
 
@@ -131,7 +137,9 @@ async def help_command(update: Update, context: BotContext) -> None:
     """Explains what this user's role can do."""
     if update.effective_message is None or context.member is None:
         return
-    text = render("common/help", context.locale(), role=context.member.role)
+    role = context.member.role
+    commands = command_descriptions(role, ROLE_COMMANDS[role], context.locale())
+    text = render("common/help", context.locale(), role=role, commands=commands)
     await update.effective_message.reply_text(text, parse_mode=ParseMode.HTML)
 
 

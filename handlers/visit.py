@@ -68,6 +68,9 @@ FORM = Form(
 )
 
 
+FORMS = (FORM,)
+
+
 async def describe(ctx: FormContext, answers: dict[str, Any]) -> dict[str, Any]:
     """The card's values: names for ids, labels for codes; missing answers stay None."""
     enterprise = None

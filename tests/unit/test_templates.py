@@ -14,6 +14,7 @@ from jinja2.runtime import Macro
 
 from bot.emulator import parse_html, utf16_len
 from bot.render import LOCALES, TEMPLATES, environment, label, render
+from handlers.common import ROLE_COMMANDS, command_descriptions
 from storage.enterprises import EnterpriseRow
 from storage.enums import Activity, Role
 
@@ -103,7 +104,8 @@ INVITE_REASONS = ("used", "expired", "bound_elsewhere", "unknown")
 # Template name -> named cases of the values its callers pass.
 SAMPLES: dict[str, dict[str, dict[str, Any]]] = {
     "common/error": {"plain": {}},
-    "common/help": {role.value: {"role": role} for role in Role},
+    "common/help": {role.value: {"role": role, "commands": [("visit", "填写走访记录"), ("help", "帮助")]}
+                    for role in Role},
     "common/invite_refused": {reason: {"reason": reason} for reason in INVITE_REASONS},
     "common/mine": {
         "not_officer": {"rows": [], "total": 0, "page": 1, "pages": 1, "overdue": 0, "role": Role.SUPERVISOR,
@@ -322,7 +324,8 @@ def test_a_missing_value_fails_loudly(locale: str) -> None:
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_each_role_gets_its_own_help(locale: str) -> None:
-    texts = [render("common/help", locale, role=role) for role in (Role.OFFICER, Role.SUPERVISOR, Role.ADMIN)]
+    texts = [render("common/help", locale, role=role, commands=command_descriptions(role, ROLE_COMMANDS[role], locale))
+             for role in (Role.OFFICER, Role.SUPERVISOR, Role.ADMIN)]
     assert len(set(texts)) == 3
     assert "/visit" in texts[0]
     assert "/visit" not in texts[1] and "/visit" not in texts[2]
