@@ -11,7 +11,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.processor import PerChatUpdateProcessor
-from handlers import common, visit
+from handlers import common, enterprise, feedback, founding, nomination, owner, people, review, supervisor, visit
 from handlers.adapter import FormRunner
 from handlers.context import BotContext, BotData
 from handlers.forms import FormEngine
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 # Each conversation module declares its FORMS and its handlers(); they are registered in this
 # order, all before the fallbacks (which take any text or button left over for the open form).
-MODULES = (visit,)
+MODULES = (visit, founding, nomination, people, feedback, owner, supervisor, enterprise, review)
 FORMS = tuple(form for module in MODULES for form in module.FORMS)
 SANDBOX_TOKEN = "1000001:SANDBOX-offline-token"
 

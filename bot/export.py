@@ -1,11 +1,17 @@
 """The ledger 分类台账 as an XLSX workbook: `python -m bot export`, and the supervisors' `/export`.
 
-Three sheets: every enterprise in scope classified by party-organisation status, the visits,
-and a summary per classification and per sub-region. Column headers are Chinese because the
-ledger is a Chinese administrative document whatever the bot's locale; they are data, kept here.
+Six sheets: every enterprise in scope classified by party-organisation status, the visits, the
+people in member development 党员发展, owner feedback 业主诉求, party organisations founded
+新建党组织, and a summary per classification and per sub-region. Column headers and the words
+for stored codes are Chinese because the ledger is a Chinese administrative document whatever
+the bot's locale; they are data, kept here.
 
-Three queries feed it (enterprises with their last visit, current assignments with officer
-names, visits with enterprise and officer), whatever the number of enterprises.
+Six queries feed it (enterprises with their last visit, current assignments with officer
+names, visits with enterprise and officer, people with enterprise, officer and last review,
+feedback with enterprise, foundings with enterprise and officer), whatever the number of rows.
+
+People in development are named individuals with political status (个人信息保护法): they are
+exported only within the caller's scope, and nothing here logs a name.
 """
 
 from __future__ import annotations
@@ -31,9 +37,22 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlalchemy import ColumnElement, Select, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage import audit, rules
-from storage.enums import Activity, EnterpriseKind, MassOrg, PartyOrg
-from storage.models import Assignment, Enterprise, User, Visit
+from storage import audit, development, rules
+from storage import feedback as feedback_store
+from storage.enums import (
+    Activity,
+    EnterpriseKind,
+    FeedbackCategory,
+    FeedbackStatus,
+    FoundingMethod,
+    Gender,
+    MassOrg,
+    PartyOrg,
+    Stage,
+    Urgency,
+)
+from storage.models import Assignment, Enterprise, Feedback, Founding, Person, ReviewNote, User, Visit
+from storage.people import pipeline
 from storage.scope import SEPARATOR, in_scope, normalize_region
 from storage.uow import unit_of_work
 
@@ -67,11 +86,50 @@ ACTIVITY_LABELS: dict[str, str] = {
     Activity.BUSINESS: "了解经营情况",
     Activity.OTHER: "其他",
 }
+STAGE_LABELS: dict[str, str] = {
+    Stage.APPLICANT: "入党申请人",
+    Stage.ACTIVIST: "入党积极分子",
+    Stage.CANDIDATE: "发展对象",
+    Stage.PROBATIONARY: "预备党员",
+    Stage.FULL: "正式党员",
+    Stage.WITHDRAWN: "已退出",
+}
+# People are listed in the order of their development, withdrawn ones last.
+STAGE_ORDER = {stage: index for index, stage in enumerate(STAGE_LABELS)}
+GENDER_LABELS: dict[str, str] = {Gender.MALE: "男", Gender.FEMALE: "女"}
+MILESTONE_LABELS: dict[str, str] = {
+    "talk": "申请后谈话",
+    "review": "半年考察",
+    "candidate": "可列为发展对象",
+    "probation": "预备期满，讨论转正",
+}
+OVERDUE_MARK = "（已逾期）"
+CATEGORY_LABELS: dict[str, str] = {
+    FeedbackCategory.FINANCING: "融资",
+    FeedbackCategory.HIRING: "用工招工",
+    FeedbackCategory.POLICY: "政策咨询",
+    FeedbackCategory.PERMITS: "审批办证",
+    FeedbackCategory.MARKET: "市场拓展",
+    FeedbackCategory.PARTY: "党建工作",
+    FeedbackCategory.OTHER: "其他",
+}
+URGENCY_LABELS: dict[str, str] = {Urgency.NORMAL: "一般", Urgency.URGENT: "较急", Urgency.CRITICAL: "紧急"}
+STATUS_LABELS: dict[str, str] = {
+    FeedbackStatus.OPEN: "待办理",
+    FeedbackStatus.IN_PROGRESS: "办理中",
+    FeedbackStatus.RESOLVED: "已办结",
+    FeedbackStatus.CLOSED: "已关闭",
+}
+CHANNEL_LABELS: dict[str, str] = {"officer": "联系员登记", "owner": "业主链接"}
+# Feedback given as a voice note is stored as its Telegram file id, useless in a spreadsheet.
+VOICE_NOTE = "（语音留言）"
+METHOD_LABELS: dict[str, str] = {FoundingMethod.INDEPENDENT: "独立组建", FoundingMethod.JOINT: "联合组建"}
 YES, NO = "是", "否"
 PRESENT, ABSENT = "有", "无"
 LIST_JOIN = "、"
 
 LEDGER_SHEET, VISITS_SHEET, SUMMARY_SHEET = "分类台账", "走访记录", "汇总"
+PEOPLE_SHEET, FEEDBACK_SHEET, FOUNDINGS_SHEET = "党员发展", "业主诉求", "新建党组织"
 LEDGER_HEADERS = (
     "分类", "企业名称", "统一社会信用代码", "企业类型", "所属地区", "行业", "职工人数", "正式党员数",
     "群团组织", "业主姓名", "业主政治面貌", "示范点", "联系员", "最近走访", "距今天数", "走访周期",
@@ -81,6 +139,15 @@ VISIT_HEADERS = (
     "编号", "走访日期", "企业名称", "所属地区", "联系员", "工作内容", "职工人数", "正式党员数",
     "走访情况", "后续跟进", "语音", "照片数", "定位", "填报时间",
 )
+PEOPLE_HEADERS = (
+    "姓名", "性别", "出生日期", "企业", "职务", "是否业主", "当前阶段", "申请日期", "谈话日期", "积极分子日期",
+    "公示开始", "发展对象日期", "预备党员日期", "转正日期", "退出日期", "培养联系人", "下一节点", "联系员",
+)
+FEEDBACK_HEADERS = (
+    "编号", "企业", "反映人", "渠道", "类别", "内容", "紧急程度", "状态", "办理结果", "满意度", "登记时间",
+    "办结时间", "已用天数",
+)
+FOUNDING_HEADERS = ("企业", "所属地区", "成立日期", "类型", "组建方式", "书记", "党员人数", "指导联系员")
 SUMMARY_HEADERS = ("统计口径", "名称", "企业数", "按期走访", "覆盖率", "具备组建条件", "百人以上未建")
 BY_CLASS, BY_REGION, TOTAL = "党组织状况", "下级地区", "合计"
 # Enterprises registered at the scope's own level, not in any sub-region.
@@ -158,6 +225,44 @@ async def _visits(session: AsyncSession, scope: str) -> list[tuple[Visit, str, s
         .join(User, User.id == Visit.officer_id)
         .where(_scope_filter(Enterprise.region, scope))
         .order_by(Visit.visit_date.desc(), Visit.id.desc())
+    )
+    return list((await session.execute(stmt)).tuples().all())
+
+
+async def _people(session: AsyncSession, scope: str) -> list[tuple[Person, str, str, str, date | None]]:
+    """People with their enterprise's name and region, their officer's name and last review."""
+    last_review = (
+        select(ReviewNote.person_id, func.max(ReviewNote.written_on).label("last_review"))
+        .group_by(ReviewNote.person_id)
+        .subquery()
+    )
+    stmt = (
+        select(Person, Enterprise.name, Enterprise.region, User.name, last_review.c.last_review)
+        .join(Enterprise, Enterprise.id == Person.enterprise_id)
+        .join(User, User.id == Person.officer_id)
+        .outerjoin(last_review, last_review.c.person_id == Person.id)
+        .where(_scope_filter(Enterprise.region, scope))
+    )
+    return list((await session.execute(stmt)).tuples().all())
+
+
+async def _feedback(session: AsyncSession, scope: str) -> list[tuple[Feedback, str]]:
+    stmt = (
+        select(Feedback, Enterprise.name)
+        .join(Enterprise, Enterprise.id == Feedback.enterprise_id)
+        .where(_scope_filter(Enterprise.region, scope))
+        .order_by(Feedback.id.desc())
+    )
+    return list((await session.execute(stmt)).tuples().all())
+
+
+async def _foundings(session: AsyncSession, scope: str) -> list[tuple[Founding, str, str, str]]:
+    stmt = (
+        select(Founding, Enterprise.name, Enterprise.region, User.name)
+        .join(Enterprise, Enterprise.id == Founding.enterprise_id)
+        .join(User, User.id == Founding.officer_id)
+        .where(_scope_filter(Enterprise.region, scope))
+        .order_by(Founding.founded_on.desc(), Founding.id.desc())
     )
     return list((await session.execute(stmt)).tuples().all())
 
@@ -295,6 +400,95 @@ def _visit_rows(visits: list[tuple[Visit, str, str, str]], tz: ZoneInfo) -> list
     return rows
 
 
+def _milestone_text(milestone: development.Milestone | None) -> str | None:
+    if milestone is None:
+        return None
+    text = f"{MILESTONE_LABELS.get(milestone.code, milestone.code)} {milestone.due.isoformat()}"
+    return text + OVERDUE_MARK if milestone.overdue else text
+
+
+def _people_sort_key(row: tuple[Person, str, str, str, date | None]) -> tuple[str, str, int, date, str, int]:
+    person, enterprise_name, region, _, _ = row
+    return (region, enterprise_name, STAGE_ORDER.get(person.stage, len(STAGE_ORDER)), person.applied_on,
+            person.name, person.id)
+
+
+def _people_rows(people: list[tuple[Person, str, str, str, date | None]], today: date) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for person, enterprise_name, _, officer_name, last_review in people:
+        try:
+            upcoming = development.next_milestone(pipeline(person, last_review), today)
+        except ValueError:  # a stage code unknown to this version is exported without a milestone
+            upcoming = None
+        rows.append([
+            person.name,
+            GENDER_LABELS.get(person.gender, person.gender),
+            person.birth_date,
+            enterprise_name,
+            person.position,
+            _yes_no(person.is_owner),
+            STAGE_LABELS.get(person.stage, person.stage),
+            person.applied_on,
+            person.talked_on,
+            person.activist_on,
+            person.notice_started_on,
+            person.candidate_on,
+            person.probation_on,
+            person.full_on,
+            person.withdrawn_on,
+            LIST_JOIN.join(str(name) for name in person.contacts or []),
+            _milestone_text(upcoming),
+            officer_name,
+        ])
+    return rows
+
+
+def _local(moment: datetime | None, tz: ZoneInfo) -> datetime | None:
+    # Excel has no time zones: the local wall-clock time.
+    return moment.astimezone(tz).replace(tzinfo=None) if moment is not None else None
+
+
+def _feedback_rows(items: list[tuple[Feedback, str]], today: date, tz: ZoneInfo) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for item, enterprise_name in items:
+        registered = item.created_at.astimezone(tz).date()
+        # Calendar days in local time, as a clerk counts them from the two dates on the sheet:
+        # up to the closing day for a finished item, up to the day of the export otherwise.
+        until = item.closed_at.astimezone(tz).date() if item.closed_at is not None else today
+        rows.append([
+            f"F-{item.id}",
+            enterprise_name,
+            item.raised_by,
+            CHANNEL_LABELS.get(item.channel, item.channel),
+            CATEGORY_LABELS.get(item.category, item.category),
+            VOICE_NOTE if feedback_store.voice_file(item.content) else item.content,
+            URGENCY_LABELS.get(item.urgency, item.urgency),
+            STATUS_LABELS.get(item.status, item.status),
+            item.resolution,
+            item.rating,
+            _local(item.created_at, tz),
+            _local(item.closed_at, tz),
+            max(0, (until - registered).days),
+        ])
+    return rows
+
+
+def _founding_rows(foundings: list[tuple[Founding, str, str, str]]) -> list[list[object]]:
+    return [
+        [
+            enterprise_name,
+            region,
+            founding.founded_on,
+            PARTY_ORG_LABELS.get(founding.org_type, founding.org_type),
+            METHOD_LABELS.get(founding.method, founding.method),
+            founding.secretary,
+            founding.members,
+            officer_name,
+        ]
+        for founding, enterprise_name, region, officer_name in foundings
+    ]
+
+
 def sub_region(region: str, scope: str) -> str:
     """The part of `region` one level below `scope`: 枝江市 for 宜昌市/枝江市/马家店街道 in 宜昌市."""
     if scope and region == scope:
@@ -357,6 +551,19 @@ async def build_ledger(
     return data
 
 
+async def build_ledger_with_counts(
+    session: AsyncSession,
+    *,
+    scope: str,
+    today: date,
+    actor_label: str,
+    actor_id: int | None,
+    tz: ZoneInfo = DEFAULT_TIMEZONE,
+) -> tuple[bytes, dict[str, int]]:
+    """`build_ledger` with the rows of each sheet counted, for the caption of `/export`."""
+    return await _build(session, scope=scope, today=today, actor_label=actor_label, actor_id=actor_id, tz=tz)
+
+
 async def _build(
     session: AsyncSession, *, scope: str, today: date, actor_label: str, actor_id: int | None, tz: ZoneInfo
 ) -> tuple[bytes, dict[str, int]]:
@@ -364,6 +571,9 @@ async def _build(
     enterprises = await _enterprises(session, scope)
     officers = await _officer_names(session, scope)
     visits = await _visits(session, scope)
+    people = sorted(await _people(session, scope), key=_people_sort_key)
+    feedback = await _feedback(session, scope)
+    foundings = await _foundings(session, scope)
     # Sorted here rather than in SQL: PostgreSQL and SQLite collate Chinese differently.
     ledger = sorted(
         (
@@ -377,11 +587,17 @@ async def _build(
     workbook = Workbook(write_only=True)
     _write_sheet(workbook, LEDGER_SHEET, LEDGER_HEADERS, _ledger_rows(ledger, today))
     _write_sheet(workbook, VISITS_SHEET, VISIT_HEADERS, _visit_rows(visits, tz))
+    _write_sheet(workbook, PEOPLE_SHEET, PEOPLE_HEADERS, _people_rows(people, today))
+    _write_sheet(workbook, FEEDBACK_SHEET, FEEDBACK_HEADERS, _feedback_rows(feedback, today, tz))
+    _write_sheet(workbook, FOUNDINGS_SHEET, FOUNDING_HEADERS, _founding_rows(foundings))
     _write_sheet(workbook, SUMMARY_SHEET, SUMMARY_HEADERS, summary, formats={4: PERCENT_FORMAT})
     buffer = io.BytesIO()
     workbook.save(buffer)
 
-    counts = {"enterprises": len(ledger), "visits": len(visits), "summary": len(summary)}
+    counts = {
+        "enterprises": len(ledger), "visits": len(visits), "people": len(people), "feedback": len(feedback),
+        "foundings": len(foundings), "summary": len(summary),
+    }
     await audit.record(
         session, actor_id=actor_id, actor_label=actor_label, action="export", entity="ledger", entity_id=None,
         after={"scope": scope, "rows": counts},

@@ -14,11 +14,22 @@ from typing import Any
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest
+from telegram.error import BadRequest, Forbidden
 
 from bot.render import label, render
 from handlers.context import BotContext
-from handlers.forms import FormContext, FormEngine, FormState, Incoming, Outcome, Prompt, Reply
+from handlers.forms import (
+    NEXT,
+    FormContext,
+    FormEngine,
+    FormState,
+    Incoming,
+    Notice,
+    Option,
+    Outcome,
+    Prompt,
+    Reply,
+)
 from storage import drafts
 from storage.models import Draft
 from storage.officers import Member
@@ -54,12 +65,18 @@ def draft_button(action: str, draft_id: int, form: str | None = None) -> str:
 def keyboard(prompt: Prompt, draft_id: int | None, seq: int) -> InlineKeyboardMarkup | None:
     if not prompt.buttons:
         return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(option.label, callback_data=_callback(option, draft_id, seq))
+                                  for option in row] for row in prompt.buttons])
+
+
+def _callback(option: Option, draft_id: int | None, seq: int) -> str:
+    if option.callback is not None:
+        if len(option.callback.encode()) > MAX_CALLBACK_BYTES:
+            raise ValueError(f"callback data {option.callback!r} is over Telegram's 64 bytes")
+        return option.callback
     if draft_id is None:
-        raise ValueError("a form prompt with buttons needs its draft")
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(option.label, callback_data=form_button(draft_id, seq, option.key)) for option in row]
-         for row in prompt.buttons]
-    )
+        raise ValueError("a form question with buttons needs its draft")
+    return form_button(draft_id, seq, option.key)
 
 
 def incoming_from(update: Update) -> Incoming:
@@ -99,6 +116,7 @@ class FormRunner:
         async with unit_of_work(context.bot_data.session_factory) as uow:
             draft = await drafts.for_update(uow.session, member.id)
             if draft is not None:
+                draft.answers = {**draft.answers, NEXT: {"form": form, "answers": answers or {}}}
                 offer = await self._offer(uow, context, member, draft, form)
                 await uow.commit()
                 await context.bot.send_message(chat.id, offer[0], parse_mode=ParseMode.HTML, reply_markup=offer[1])
@@ -113,7 +131,9 @@ class FormRunner:
     ) -> tuple[str, InlineKeyboardMarkup]:
         ctx = self._ctx(uow, context, member)
         details = await self.engine.form(draft.form).describe(ctx, dict(draft.answers))
-        text = render("forms/offer_resume", ctx.locale, form=draft.form, **details)
+        # Forms describe themselves differently; the offer names what most of them have.
+        text = render("forms/offer_resume", ctx.locale, form=draft.form, enterprise=details.get("enterprise"),
+                      subject=details.get("name"), day=details.get("visit_date") or details.get("founded_on"))
         markup = InlineKeyboardMarkup([[
             InlineKeyboardButton(label("resume", ctx.locale), callback_data=draft_button("resume", draft.id)),
             InlineKeyboardButton(label("restart", ctx.locale), callback_data=draft_button("restart", draft.id, form)),
@@ -170,13 +190,17 @@ class FormRunner:
                 await query.answer(label("stale_button", context.locale()))
                 return
             ctx = self._ctx(uow, context, member)
+            asked = draft.answers.get(NEXT) or {}
             if action == "resume":
-                outcome = await self.engine.prompt(ctx, _state(draft))
+                state = _state(draft)
+                state.answers.pop(NEXT, None)
+                outcome = await self.engine.prompt(ctx, state)
             else:
                 await drafts.discard(uow.session, member.id)
                 await uow.session.flush()
                 draft = None
-                outcome = await self.engine.start(ctx, str(form))
+                carried = asked.get("answers") if asked.get("form") == form else None
+                outcome = await self.engine.start(ctx, str(form), carried)
             new_id = await self._persist(uow, context, member, draft, outcome)
             await uow.commit()
         await query.answer()
@@ -206,6 +230,17 @@ class FormRunner:
                 await _edit(query.message, reply, markup)
                 continue
             await context.bot.send_message(chat_id, reply.prompt.text, parse_mode=ParseMode.HTML, reply_markup=markup)
+        for other in outcome.others:
+            await _tell(context, other)
+
+
+async def _tell(context: BotContext, notice: Notice) -> None:
+    """A message to another user; their having blocked the bot must not fail the sender's turn."""
+    try:
+        await context.bot.send_message(notice.chat_id, notice.prompt.text, parse_mode=ParseMode.HTML,
+                                       reply_markup=keyboard(notice.prompt, None, 0))
+    except Forbidden:
+        logger.info("Chat %s has blocked the bot; notice not delivered", notice.chat_id)
 
 
 async def _edit(message: Message, reply: Reply, markup: InlineKeyboardMarkup | None) -> None:

@@ -28,6 +28,7 @@ from telegram.ext import (
 from bot.render import label, render
 from handlers.adapter import FormRunner
 from handlers.context import BotContext
+from handlers.pickers import card_button
 from storage import drafts, enterprises, officers, overview
 from storage.enums import Role
 from storage.officers import InviteRefused, Member
@@ -41,7 +42,7 @@ MINE_PAGE_SIZE = 10
 # exist are listed; later capabilities add theirs here.
 ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.OFFICER: ("visit", "nominate", "feedback", "people", "mine", "found", "cancel", "help"),
-    Role.SUPERVISOR: ("review", "export", "cancel", "help"),
+    Role.SUPERVISOR: ("review", "feedback", "export", "cancel", "help"),
     Role.ADMIN: ("export", "cancel", "help"),
     Role.OWNER: ("feedback", "mine", "cancel", "help"),
 }
@@ -109,7 +110,8 @@ async def start(update: Update, context: BotContext) -> None:
                 context.member = Member.of(row)
             except InviteRefused as refused:
                 if context.member is None or refused.reason != "used":
-                    await message.reply_text(render("common/invite_refused", locale, reason=refused.reason),
+                    await message.reply_text(render("common/invite_refused", locale, reason=refused.reason,
+                                                    role=refused.role),
                                              parse_mode=ParseMode.HTML)
                     return
         member = context.member
@@ -126,10 +128,11 @@ async def start(update: Update, context: BotContext) -> None:
 async def _greeting(session: Any, context: BotContext, member: Member) -> str:
     today = context.bot_data.today()
     assigned = await enterprises.assigned_to(session, member.id, today) if member.role == Role.OFFICER else []
+    own = await overview.own_enterprise_name(session, member.id) if member.role == Role.OWNER else None
     return render(
         "common/welcome", context.locale(), name=member.name, role=member.role, region=member.region,
         assigned=len(assigned), overdue=sum(1 for row in assigned if row.overdue),
-        in_scope=await overview.enterprises_in_scope(session, member.region),
+        in_scope=await overview.enterprises_in_scope(session, member.region), enterprise=own,
     )
 
 
@@ -155,7 +158,13 @@ async def cancel(update: Update, context: BotContext) -> None:
 
 
 async def mine(update: Update, context: BotContext) -> None:
-    """Lists the officer's enterprises, overdue first, a page at a time."""
+    """Lists the officer's enterprises, overdue first, a page at a time (an owner's /mine is
+    their own requests)."""
+    if context.member is not None and context.member.role == Role.OWNER:
+        from handlers.owner import owner_items  # owner.py builds on this module
+
+        await owner_items(update, context)
+        return
     query = update.callback_query
     turned = MINE_PAGE.fullmatch(query.data or "") if query is not None else None
     page = int(turned[1]) if turned else 1
@@ -174,7 +183,14 @@ async def mine(update: Update, context: BotContext) -> None:
         for name, target in (("previous_page", page - 1), ("next_page", page + 1))
         if 1 <= target <= pages
     ]
-    markup = InlineKeyboardMarkup([nav]) if nav else None
+    # One button per enterprise opens its card: two a row keeps ten of them on one phone screen.
+    cards = [
+        InlineKeyboardButton(label("card_button", context.locale(), number=(page - 1) * MINE_PAGE_SIZE + i + 1,
+                                   name=row.name, overdue=row.overdue), callback_data=card_button(row.id))
+        for i, row in enumerate(shown)
+    ]
+    keyboard = [cards[i : i + 2] for i in range(0, len(cards), 2)] + ([nav] if nav else [])
+    markup = InlineKeyboardMarkup(keyboard) if keyboard else None
     if query is not None:
         await query.answer()
         if query.message is not None:

@@ -31,6 +31,10 @@ SKIP, DONE, SUBMIT, CANCEL, EDIT, TODAY, YESTERDAY, OTHER, SEARCH = (
     "~skip", "~done", "~submit", "~cancel", "~edit:", "~today", "~yesterday", "~other", "~search",
 )
 PENDING = "_pending"  # scratch answer: selections or media collected so far
+# Kept on an open draft while the user decides whether to continue it or start another form:
+# the other form and the values it was started with (a button's enterprise, a record).
+NEXT = "_next"
+SCRATCH = (PENDING, NEXT)
 
 
 # ---------------------------------------------------------------- values the engine works in
@@ -40,6 +44,13 @@ PENDING = "_pending"  # scratch answer: selections or media collected so far
 class Option:
     key: str
     label: str
+    # A button outside the form (on a receipt: correct it, nominate someone next) carries its
+    # own complete callback data instead of a key of the current question.
+    callback: str | None = None
+
+
+def link(callback: str, text: str) -> Option:
+    return Option(key="", label=text, callback=callback)
 
 
 @dataclass(frozen=True)
@@ -92,11 +103,21 @@ class FormContext:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """A message for someone else (the officer whose report needs fixing, the owner whose
+    request was resolved), sent once the saving unit of work has committed."""
+
+    chat_id: int
+    prompt: Prompt
+
+
+@dataclass(frozen=True)
 class Outcome:
     state: FormState | None
     replies: tuple[Reply, ...]
     notice: str | None = None  # a short toast for a pressed button
     saved: Any = None
+    others: tuple[Notice, ...] = ()
 
 
 # ---------------------------------------------------------------- what a step answers
@@ -464,10 +485,11 @@ class ConfirmStep:
 
 @dataclass(frozen=True)
 class Saved:
-    """What a form's save returns: the receipt, and the saved record for the caller."""
+    """What a form's save returns: the receipt, the saved record, and messages for others."""
 
     receipt: Prompt
     record: Any = None
+    others: tuple[Notice, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -494,7 +516,7 @@ class Form:
         that no step asks (the person a stage change is for, the record being corrected).
         An answer to a step that a later edit made irrelevant is not saved."""
         steps = {step.name for step in self.steps}
-        carried = {k: v for k, v in answers.items() if k not in steps and k != PENDING}
+        carried = {k: v for k, v in answers.items() if k not in steps and k not in SCRATCH}
         return carried | {s.name: answers[s.name] for s in self.applicable(answers) if s.name in answers}
 
 
@@ -552,7 +574,7 @@ class FormEngine:
             name = form.confirm.name
         else:
             saved = await form.save(ctx, form.answered(state.answers))
-            return Outcome(None, (*before, Reply(saved.receipt)), saved=saved.record)
+            return Outcome(None, (*before, Reply(saved.receipt)), saved=saved.record, others=saved.others)
         new = replace(state, step=name, mode=None, seq=state.seq + 1, editing=state.editing and pending is not None)
         return Outcome(new, (*before, Reply(await self._ask(ctx, form, new))))
 
@@ -585,7 +607,7 @@ class FormEngine:
     async def _on_confirm(self, ctx: FormContext, form: Form, state: FormState, incoming: Incoming) -> Outcome:
         if incoming.key == SUBMIT:
             saved = await form.save(ctx, form.answered(state.answers))
-            return Outcome(None, (Reply(saved.receipt),), saved=saved.record)
+            return Outcome(None, (Reply(saved.receipt),), saved=saved.record, others=saved.others)
         if incoming.key == CANCEL:
             return Outcome(None, (Reply(Prompt(render("forms/cancelled", ctx.locale))),))
         if incoming.key and incoming.key.startswith(EDIT):

@@ -12,6 +12,11 @@ from storage.enterprises import EnterpriseRow
 ENTERPRISE_KEY_PREFIX = "e"
 
 
+def card_button(enterprise_id: int) -> str:
+    """Callback data that opens the enterprise card (handlers/enterprise.py)."""
+    return f"ent:show:{enterprise_id}"
+
+
 def enterprise_option(row: EnterpriseRow, locale: str) -> Option:
     """`⚠ 楚韵纺织 · 45天未访` for overdue ones, `白洋港机械 · 12天前` for the rest."""
     return Option(

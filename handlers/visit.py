@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, datetime
 from typing import Any
 
 from telegram import Update
-from telegram.ext import BaseHandler, CommandHandler
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from bot.render import label, render
-from handlers import common
+from handlers import common, nomination
 from handlers.context import BotContext
 from handlers.forms import (
     ChoiceStep,
@@ -26,12 +27,17 @@ from handlers.forms import (
     Saved,
     TextStep,
     invalid,
+    link,
 )
 from handlers.pickers import EnterpriseSource
-from storage import enterprises, visits
+from storage import audit, enterprises, reviews, visits
 from storage.enums import Activity, Role
+from storage.models import Visit
+from storage.uow import unit_of_work
 
 MAX_EMPLOYEES = 1_000_000
+CORRECT = re.compile(r"visit:correct:(\d{1,12})")
+START = re.compile(r"visit:start:(\d{1,12})")
 
 
 def _updating(answers: dict[str, Any]) -> bool:
@@ -91,11 +97,12 @@ async def describe(ctx: FormContext, answers: dict[str, Any]) -> dict[str, Any]:
         "photos": sum(1 for item in media if item["type"] == "photo"),
         "voices": sum(1 for item in media if item["type"] == "voice"),
         "located": any(item["type"] == "location" for item in media),
+        "correcting": "_record" in answers,
     }
 
 
 async def save(ctx: FormContext, answers: dict[str, Any]) -> Saved:
-    """Stores the visit (and any new head counts) and returns the receipt."""
+    """Stores the visit (or its correction, with any new head counts) and returns the receipt."""
     # Checked again at saving: the enterprise may have left the officer's region meanwhile.
     enterprise = await enterprises.get_in_scope(ctx.session, answers["enterprise"], ctx.member.region)
     if enterprise is None:
@@ -103,35 +110,105 @@ async def save(ctx: FormContext, answers: dict[str, Any]) -> Saved:
     summary = answers["summary"]
     media = answers.get("media") or []
     location = next((item for item in media if item["type"] == "location"), None)
-    visit = await visits.create(
-        ctx.session,
-        visits.NewVisit(
-            enterprise_id=enterprise.id,
-            officer_id=ctx.member.id,
-            visit_date=date.fromisoformat(answers["visit_date"]),
-            activities=answers["activities"],
-            summary=summary.get("text"),
-            summary_voice_file_id=summary.get("voice"),
-            follow_up=(answers.get("follow_up") or {}).get("text"),
-            employees=answers.get("employees"),
-            party_members=answers.get("party_members"),
-            media=[item for item in media if item["type"] != "location"],
-            latitude=location["latitude"] if location else None,
-            longitude=location["longitude"] if location else None,
-        ),
-        actor_label=ctx.member.name,
-        now=ctx.now,
+    new = visits.NewVisit(
+        enterprise_id=enterprise.id,
+        officer_id=ctx.member.id,
+        visit_date=date.fromisoformat(answers["visit_date"]),
+        activities=answers["activities"],
+        summary=summary.get("text"),
+        summary_voice_file_id=summary.get("voice"),
+        follow_up=(answers.get("follow_up") or {}).get("text"),
+        employees=answers.get("employees"),
+        party_members=answers.get("party_members"),
+        media=[item for item in media if item["type"] != "location"],
+        latitude=location["latitude"] if location else None,
+        longitude=location["longitude"] if location else None,
     )
-    receipt = render("visit/saved", ctx.locale, number=visit.id, enterprise=enterprise.name)
-    return Saved(Prompt(receipt), visit)
+    correcting = "_record" in answers
+    if correcting:
+        visit = await visits.get_in_scope(ctx.session, answers["_record"], ctx.member.region)
+        if visit is None or not await _may_correct(ctx.session, visit, ctx.member.id, ctx.now):
+            raise PermissionError("visit may no longer be corrected")
+        before = await visits.update(ctx.session, visit, new, actor_label=ctx.member.name, now=ctx.now)
+        await reviews.record_correction(ctx.session, entity="visit", entity_id=visit.id, actor_id=ctx.member.id,
+                                        actor_label=ctx.member.name, before=before, after=audit.snapshot(visit),
+                                        now=ctx.now)
+    else:
+        visit = await visits.create(ctx.session, new, actor_label=ctx.member.name, now=ctx.now)
+    receipt = render("visit/saved", ctx.locale, number=visit.id, enterprise=enterprise.name, corrected=correcting)
+    buttons = [link(f"visit:correct:{visit.id}", label("correct", ctx.locale))]
+    # Cultivating activists was part of the visit: registering the applicant is the natural next step.
+    if Activity.ACTIVISTS.value in new.activities:
+        buttons.append(link(nomination.start_button(enterprise.id), label("nominate_next", ctx.locale)))
+    return Saved(Prompt(receipt, (tuple(buttons),)), visit)
+
+
+async def _may_correct(session: Any, visit: Visit, member_id: int, now: datetime) -> bool:
+    return await reviews.may_correct(session, entity="visit", entity_id=visit.id, author_id=visit.officer_id,
+                                     created_at=visit.created_at, member_id=member_id, now=now)
+
+
+def answers_of(visit: Visit) -> dict[str, Any]:
+    """The form's answers for a saved visit: a correction starts from them, on the card."""
+    media: list[dict[str, Any]] = list(visit.media or [])
+    if visit.latitude is not None and visit.longitude is not None:
+        media.append({"type": "location", "latitude": visit.latitude, "longitude": visit.longitude})
+    counted = visit.employees is not None or visit.party_members is not None
+    answers: dict[str, Any] = {
+        "_record": visit.id,
+        "enterprise": visit.enterprise_id,
+        "visit_date": visit.visit_date.isoformat(),
+        "activities": list(visit.activities),
+        "headcount": "update" if counted else "same",
+        "summary": {"voice": visit.summary_voice_file_id} if visit.summary is None else {"text": visit.summary},
+        "follow_up": {"text": visit.follow_up} if visit.follow_up else None,
+        "media": media,
+    }
+    if counted:
+        answers |= {"employees": visit.employees, "party_members": visit.party_members}
+    return answers
+
+
+async def correct_visit(update: Update, context: BotContext) -> None:
+    """Reopens a saved visit on its confirmation card, while it may still be corrected."""
+    query, member = update.callback_query, context.member
+    match = CORRECT.fullmatch(query.data or "") if query else None
+    if query is None or member is None or match is None:
+        return
+    async with unit_of_work(context.bot_data.session_factory) as uow:
+        visit = await visits.get_in_scope(uow.session, int(match[1]), member.region)
+        allowed = visit is not None and await _may_correct(uow.session, visit, member.id, context.bot_data.now())
+    if visit is None or not allowed:
+        await query.answer(label("correction_closed", context.locale()), show_alert=True)
+        return
+    await query.answer()
+    await context.bot_data.runner.start(update, context, FORM.name, answers_of(visit))
+
+
+def start_button(enterprise_id: int) -> str:
+    return f"visit:start:{enterprise_id}"
 
 
 async def start_visit(update: Update, context: BotContext) -> None:
-    """Opens the visit form (or offers the unfinished draft back)."""
+    """Opens the visit form (or offers the unfinished draft back); from an enterprise card or a
+    reminder, with that enterprise already chosen if it is in the officer's region."""
     if not await common.allowed(update, context, Role.OFFICER):
         return
-    await context.bot_data.runner.start(update, context, FORM.name)
+    query = update.callback_query
+    match = START.fullmatch(query.data or "") if query is not None else None
+    answers = None
+    if query is not None:
+        await query.answer()
+    if match is not None and context.member is not None:
+        async with unit_of_work(context.bot_data.session_factory) as uow:
+            if await enterprises.get_in_scope(uow.session, int(match[1]), context.member.region) is not None:
+                answers = {"enterprise": int(match[1])}
+    await context.bot_data.runner.start(update, context, FORM.name, answers)
 
 
 def handlers() -> list[BaseHandler[Update, BotContext, Any]]:
-    return [CommandHandler("visit", start_visit)]
+    return [
+        CommandHandler("visit", start_visit),
+        CallbackQueryHandler(start_visit, pattern=START),
+        CallbackQueryHandler(correct_visit, pattern=CORRECT),
+    ]

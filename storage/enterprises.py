@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import rules
-from storage.models import Assignment, Enterprise, Visit
+from storage.models import Assignment, Enterprise, Feedback, Founding, Person, User, Visit
 from storage.pinyin import normalize_query
 from storage.scope import in_scope
 
@@ -102,3 +102,64 @@ async def last_visit(session: AsyncSession, enterprise_id: int) -> date | None:
 
 async def row(session: AsyncSession, enterprise: Enterprise, today: date) -> EnterpriseRow:
     return _rows([(enterprise, await last_visit(session, enterprise.id))], today)[0]
+
+
+@dataclass(frozen=True)
+class VisitLine:
+    visit_date: date
+    officer: str
+    activities: list[str]
+
+
+@dataclass(frozen=True)
+class EnterpriseCard:
+    """What an officer or supervisor needs to see about one enterprise at a glance."""
+
+    enterprise: Enterprise
+    row: EnterpriseRow
+    ready_to_form: bool
+    priority: bool
+    officers: list[str]
+    recent_visits: list[VisitLine]
+    people_by_stage: dict[str, int]
+    open_feedback: int
+    overdue_feedback: int
+    latest_founding: date | None
+
+
+
+async def card(session: AsyncSession, enterprise_id: int, scope: str, today: date,
+               now: datetime) -> EnterpriseCard | None:
+    """The enterprise's card, or None when it is not in the scope (forged or stale buttons)."""
+    enterprise = await get_in_scope(session, enterprise_id, scope)
+    if enterprise is None:
+        return None
+    officers = list(await session.scalars(
+        select(User.name).join(Assignment, Assignment.officer_id == User.id)
+        .where(Assignment.enterprise_id == enterprise_id, Assignment.ended_on.is_(None)).order_by(User.name)
+    ))
+    visits = (await session.execute(
+        select(Visit.visit_date, User.name, Visit.activities).join(User, User.id == Visit.officer_id)
+        .where(Visit.enterprise_id == enterprise_id).order_by(Visit.visit_date.desc(), Visit.id.desc()).limit(3)
+    )).tuples().all()
+    stages = (await session.execute(
+        select(Person.stage, func.count(Person.id)).where(Person.enterprise_id == enterprise_id)
+        .group_by(Person.stage)
+    )).tuples().all()
+    open_items = (await session.execute(
+        select(Feedback.created_at).where(Feedback.enterprise_id == enterprise_id,
+                                          Feedback.status.in_(("open", "in_progress")))
+    )).scalars().all()
+    founded = await session.scalar(select(func.max(Founding.founded_on)).where(Founding.enterprise_id == enterprise_id))
+    return EnterpriseCard(
+        enterprise=enterprise,
+        row=await row(session, enterprise, today),
+        ready_to_form=rules.ready_to_form(enterprise.party_members, enterprise.party_org),
+        priority=rules.priority(enterprise.employees, enterprise.party_org),
+        officers=officers,
+        recent_visits=[VisitLine(d, name, list(acts)) for d, name, acts in visits],
+        people_by_stage={stage: count for stage, count in stages},
+        open_feedback=len(open_items),
+        overdue_feedback=sum(1 for created in open_items if (now - created).days > rules.FEEDBACK_REMIND_DAYS),
+        latest_founding=founded,
+    )

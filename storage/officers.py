@@ -74,9 +74,11 @@ async def create_invite(
 class InviteRefused(Exception):
     """Why a code could not be redeemed: `unknown`, `used`, `expired`, `bound_elsewhere`."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, role: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        # Whom to ask for a new link depends on who it was for: owners ask their officer.
+        self.role = role
 
 
 async def redeem_invite(
@@ -89,9 +91,9 @@ async def redeem_invite(
     if invite is None:
         raise InviteRefused("unknown")
     if invite.used_at is not None:
-        raise InviteRefused("used")
+        raise InviteRefused("used", (await session.get_one(User, invite.user_id)).role)
     if invite.expires_at <= now:
-        raise InviteRefused("expired")
+        raise InviteRefused("expired", (await session.get_one(User, invite.user_id)).role)
     existing = await by_telegram_id(session, telegram_user_id)
     if existing is not None and existing.id != invite.user_id:
         raise InviteRefused("bound_elsewhere")

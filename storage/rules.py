@@ -25,3 +25,8 @@ def days_since(last_visit: date | None, today: date) -> int | None:
 def overdue(last_visit: date | None, cadence_days: int, today: date) -> bool:
     """No visit within the cadence; an enterprise never visited is overdue too."""
     return last_visit is None or (today - last_visit).days > cadence_days
+
+
+# Owner feedback open longer than this is overdue: the officer is reminded, then escalated.
+FEEDBACK_REMIND_DAYS = 7
+FEEDBACK_ESCALATE_DAYS = 14

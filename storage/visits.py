@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import audit
 from storage.models import Enterprise, HeadcountRecord, Visit
+from storage.scope import in_scope
 
 
 @dataclass(frozen=True)
@@ -78,3 +80,25 @@ async def _update_headcounts(
             session, actor_id=new.officer_id, actor_label=actor_label, action="update",
             entity="enterprise", entity_id=enterprise.id, before=old, after=changed,
         )
+
+
+async def get_in_scope(session: AsyncSession, visit_id: int, scope: str) -> Visit | None:
+    return await session.scalar(
+        select(Visit).join(Enterprise, Enterprise.id == Visit.enterprise_id)
+        .where(Visit.id == visit_id, in_scope(Enterprise.region, scope))
+    )
+
+
+async def update(session: AsyncSession, visit: Visit, new: NewVisit, *, actor_label: str,
+                 now: datetime) -> dict[str, Any]:
+    """A correction of the report: returns the snapshot before it for the audit entry. New
+    head counts update the enterprise again, with history."""
+    before = audit.snapshot(visit)
+    counts_changed = (new.employees, new.party_members) != (visit.employees, visit.party_members)
+    for key, value in new.__dict__.items():
+        setattr(visit, key, value)
+    visit.updated_at = now
+    await session.flush()
+    if counts_changed and (new.employees is not None or new.party_members is not None):
+        await _update_headcounts(session, new, visit.id, actor_label=actor_label, now=now)
+    return before

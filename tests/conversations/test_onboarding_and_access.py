@@ -152,7 +152,8 @@ async def test_mine_pages_through_many_enterprises(
         await uow.commit()
     [first] = await officer.say("/mine")
     assert "我的企业（13 家，12 家超期，第 1/2 页）" in first
-    assert officer.buttons() == ["下一页 ›"]
+    assert len(officer.buttons()) == 11 and officer.buttons()[0].startswith("1. ⚠ ")
+    assert officer.buttons()[-1] == "下一页 ›"
     [second] = await officer.tap("下一页")
     assert "第 2/2 页" in second and "11. " in second and "13. " in second
-    assert officer.buttons() == ["‹ 上一页"]
+    assert officer.buttons()[-1] == "‹ 上一页" and len(officer.buttons()) == 4

@@ -5,12 +5,16 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
 from openpyxl.workbook import Workbook
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.export import (
+    FEEDBACK_HEADERS,
+    FOUNDING_HEADERS,
     LEDGER_HEADERS,
+    PEOPLE_HEADERS,
     REPLACEMENT,
     SUMMARY_HEADERS,
     VISIT_HEADERS,
@@ -19,7 +23,17 @@ from bot.export import (
     sub_region,
 )
 from storage.creditcode import check_character
-from storage.models import Assignment, AuditEntry, Enterprise, User, Visit
+from storage.models import (
+    Assignment,
+    AuditEntry,
+    Enterprise,
+    Feedback,
+    Founding,
+    Person,
+    ReviewNote,
+    User,
+    Visit,
+)
 from storage.uow import unit_of_work
 
 TODAY = date(2026, 11, 25)
@@ -80,8 +94,62 @@ async def _seed(factory: async_sessionmaker[AsyncSession]) -> dict[str, int]:
         s.add_all([latest, older, far])
         await s.flush()
         ids = {"officer": officer.id, "latest": latest.id, "older": older.id}
+        ids |= await _seed_records(s, officer, other, chuyun, branch, outside)
         await uow.commit()
     return ids
+
+
+async def _seed_records(
+    s: AsyncSession, officer: User, other: User, chuyun: Enterprise, branch: Enterprise, outside: Enterprise
+) -> dict[str, int]:
+    """People in development, feedback and foundings: two of each in 枝江市, one in 远安县."""
+    activist = Person(
+        enterprise_id=chuyun.id, officer_id=officer.id, name="张三", gender="female", birth_date=date(1995, 3, 2),
+        position=TRICKY, stage="activist", applied_on=date(2025, 3, 1), talked_on=date(2025, 3, 20),
+        activist_on=date(2025, 9, 1), contacts=["王五", "赵六"],
+    )
+    owner = Person(
+        enterprise_id=branch.id, officer_id=officer.id, name="=SUM(A1:A9)", gender="male",
+        birth_date=date(1970, 1, 1), position="董事长", is_owner=True, stage="applicant", applied_on=date(2026, 10, 1),
+    )
+    far_person = Person(
+        enterprise_id=outside.id, officer_id=other.id, name="远安某人", gender="male", birth_date=date(1990, 1, 1),
+        stage="applicant", applied_on=date(2026, 1, 1),
+    )
+    resolved = Feedback(
+        enterprise_id=chuyun.id, raised_by="业主张总", channel="officer", category="hiring", content=TRICKY,
+        urgency="urgent", status="resolved", resolution="已对接人社局", rating=5, officer_id=officer.id,
+        created_at=datetime(2026, 11, 1, 1, 0, tzinfo=UTC), closed_at=datetime(2026, 11, 3, 16, 30, tzinfo=UTC),
+    )
+    voice = Feedback(
+        enterprise_id=branch.id, raised_by="业主", channel="owner", category="financing",
+        content="voice:AwACAgUAAxkBAAI", urgency="critical", status="open",
+        created_at=datetime(2026, 11, 20, 17, 0, tzinfo=UTC),
+    )
+    far_feedback = Feedback(
+        enterprise_id=outside.id, raised_by="某人", channel="officer", category="other", content="远安的诉求",
+        urgency="normal", status="open", created_at=datetime(2026, 11, 1, 1, 0, tzinfo=UTC),
+    )
+    independent = Founding(
+        enterprise_id=branch.id, founded_on=date(2026, 6, 1), org_type="branch", method="independent",
+        secretary="张建国", members=5, officer_id=officer.id,
+    )
+    joint = Founding(
+        enterprise_id=chuyun.id, founded_on=date(2026, 11, 10), org_type="joint_branch", method="joint",
+        secretary=TRICKY, members=3, officer_id=officer.id,
+    )
+    far_founding = Founding(
+        enterprise_id=outside.id, founded_on=date(2026, 7, 1), org_type="branch", method="independent",
+        secretary="远安书记", members=3, officer_id=other.id,
+    )
+    s.add_all([activist, owner, far_person, resolved, voice, far_feedback, independent, joint, far_founding])
+    await s.flush()
+    s.add_all([
+        ReviewNote(person_id=activist.id, written_on=date(2026, 2, 1), content="表现好", author_id=officer.id),
+        ReviewNote(person_id=activist.id, written_on=date(2026, 4, 1), content="继续培养", author_id=officer.id),
+    ])
+    await s.flush()
+    return {"resolved": resolved.id, "voice": voice.id}
 
 
 async def _ledger(factory: async_sessionmaker[AsyncSession], scope: str, actor_id: int | None = None) -> Workbook:
@@ -95,13 +163,14 @@ def _rows(workbook: Workbook, sheet: str) -> list[tuple[object, ...]]:
     return [tuple(row) for row in workbook[sheet].iter_rows(values_only=True)]
 
 
-async def test_ledger_has_three_sheets_with_bold_frozen_filtered_headers(
+async def test_ledger_has_six_sheets_with_bold_frozen_filtered_headers(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     await _seed(session_factory)
     workbook = await _ledger(session_factory, "宜昌市/枝江市")
-    assert workbook.sheetnames == ["分类台账", "走访记录", "汇总"]
-    for title, headers in zip(workbook.sheetnames, (LEDGER_HEADERS, VISIT_HEADERS, SUMMARY_HEADERS), strict=True):
+    assert workbook.sheetnames == ["分类台账", "走访记录", "党员发展", "业主诉求", "新建党组织", "汇总"]
+    all_headers = (LEDGER_HEADERS, VISIT_HEADERS, PEOPLE_HEADERS, FEEDBACK_HEADERS, FOUNDING_HEADERS, SUMMARY_HEADERS)
+    for title, headers in zip(workbook.sheetnames, all_headers, strict=True):
         sheet = workbook[title]
         assert _rows(workbook, title)[0] == headers
         assert sheet.freeze_panes == "A2"
@@ -215,7 +284,9 @@ async def test_export_is_audited_with_scope_and_row_counts(
         assert entry is not None
         assert (entry.entity, entry.entity_id, entry.actor_id) == ("ledger", None, ids["officer"])
         assert entry.actor_label == "督导甲"
-        assert entry.after == {"scope": "宜昌市/枝江市", "rows": {"enterprises": 3, "visits": 2, "summary": 9}}
+        assert entry.after == {"scope": "宜昌市/枝江市", "rows": {
+            "enterprises": 3, "visits": 2, "people": 2, "feedback": 2, "foundings": 2, "summary": 9,
+        }}
 
 
 async def test_export_ledger_writes_the_file_and_commits_the_audit_entry(
@@ -231,3 +302,99 @@ async def test_export_ledger_writes_the_file_and_commits_the_audit_entry(
     async with unit_of_work(session_factory) as uow:
         entry = await uow.session.scalar(select(AuditEntry).where(AuditEntry.action == "export"))
         assert entry is not None and entry.actor_label == "cli"
+
+
+def _records(workbook: Workbook, sheet: str) -> list[dict[object, object]]:
+    header, *rows = _rows(workbook, sheet)
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+async def test_people_sheet_lists_people_in_scope_with_their_next_milestone(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await _seed(session_factory)
+    workbook = await _ledger(session_factory, "宜昌市/枝江市")
+    records = _records(workbook, "党员发展")
+    # By region, as the ledger sheet: 七星台镇 (the owner) before 马家店街道 (张三); 远安 is outside.
+    assert [r["企业"] for r in records] == ["枝江三峡机械", "枝江市楚韵纺织有限公司"]
+    owner, activist = records
+    assert activist == {
+        "姓名": "张三", "性别": "女", "出生日期": datetime(1995, 3, 2), "企业": "枝江市楚韵纺织有限公司",
+        "职务": TRICKY, "是否业主": "否", "当前阶段": "入党积极分子", "申请日期": datetime(2025, 3, 1),
+        "谈话日期": datetime(2025, 3, 20), "积极分子日期": datetime(2025, 9, 1), "公示开始": None,
+        "发展对象日期": None, "预备党员日期": None, "转正日期": None, "退出日期": None,
+        "培养联系人": "王五、赵六",
+        # Reviewed 2026-04-01, so the next review is due 2026-10-01; eligibility as a development
+        # object (a year after 2025-09-01) comes first and is never overdue.
+        "下一节点": "可列为发展对象 2026-09-01", "联系员": "李明",
+    }
+    # Applied 2026-10-01 with no talk: the talk was due within a month, by 2026-11-01.
+    assert owner["是否业主"] == "是" and owner["当前阶段"] == "入党申请人"
+    assert owner["下一节点"] == "申请后谈话 2026-11-01（已逾期）"
+    assert owner["姓名"] == "=SUM(A1:A9)" and owner["培养联系人"] is None
+
+
+async def test_feedback_sheet_lists_items_in_scope_with_local_times_and_days(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    ids = await _seed(session_factory)
+    workbook = await _ledger(session_factory, "宜昌市/枝江市")
+    records = _records(workbook, "业主诉求")
+    assert [r["编号"] for r in records] == [f"F-{ids['voice']}", f"F-{ids['resolved']}"]  # newest first
+    voice, resolved = records
+    assert voice["内容"] == "（语音留言）" and voice["渠道"] == "业主链接" and voice["状态"] == "待办理"
+    assert voice["紧急程度"] == "紧急" and voice["类别"] == "融资" and voice["办结时间"] is None
+    # Registered 2026-11-21 01:00 local; open on the export day 11-25: 4 days.
+    assert voice["登记时间"] == datetime(2026, 11, 21, 1, 0) and voice["已用天数"] == 4
+    assert resolved == {
+        "编号": f"F-{ids['resolved']}", "企业": "枝江市楚韵纺织有限公司", "反映人": "业主张总", "渠道": "联系员登记",
+        "类别": "用工招工", "内容": TRICKY, "紧急程度": "较急", "状态": "已办结", "办理结果": "已对接人社局",
+        "满意度": 5,
+        # 01:00 UTC is 09:00 in Yichang; 16:30 UTC on 11-03 is 00:30 on 11-04: from 11-01 to 11-04, 3 days.
+        "登记时间": datetime(2026, 11, 1, 9, 0), "办结时间": datetime(2026, 11, 4, 0, 30), "已用天数": 3,
+    }
+
+
+async def test_foundings_sheet_lists_foundings_in_scope_newest_first(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await _seed(session_factory)
+    workbook = await _ledger(session_factory, "宜昌市/枝江市")
+    records = _records(workbook, "新建党组织")
+    assert records == [
+        {"企业": "枝江市楚韵纺织有限公司", "所属地区": "宜昌市/枝江市/马家店街道", "成立日期": datetime(2026, 11, 10),
+         "类型": "联合党支部", "组建方式": "联合组建", "书记": TRICKY, "党员人数": 3, "指导联系员": "李明"},
+        {"企业": "枝江三峡机械", "所属地区": "宜昌市/枝江市/七星台镇", "成立日期": datetime(2026, 6, 1),
+         "类型": "独立党支部", "组建方式": "独立组建", "书记": "张建国", "党员人数": 5, "指导联系员": "李明"},
+    ]
+
+
+async def test_new_sheets_keep_typed_text_as_text_and_dates_formatted(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await _seed(session_factory)
+    workbook = await _ledger(session_factory, "宜昌市/枝江市")
+    name = workbook["党员发展"].cell(row=2, column=PEOPLE_HEADERS.index("姓名") + 1)
+    assert name.value == "=SUM(A1:A9)" and name.data_type == "s"
+    content = workbook["业主诉求"].cell(row=3, column=FEEDBACK_HEADERS.index("内容") + 1)
+    assert content.value == TRICKY and content.data_type == "s"
+    secretary = workbook["新建党组织"].cell(row=2, column=FOUNDING_HEADERS.index("书记") + 1)
+    assert secretary.value == TRICKY and secretary.data_type == "s"
+    assert workbook["党员发展"].cell(row=2, column=PEOPLE_HEADERS.index("申请日期") + 1).number_format == "yyyy-mm-dd"
+    registered = workbook["业主诉求"].cell(row=2, column=FEEDBACK_HEADERS.index("登记时间") + 1)
+    assert registered.number_format == "yyyy-mm-dd hh:mm"
+    for title, headers in (("党员发展", PEOPLE_HEADERS), ("业主诉求", FEEDBACK_HEADERS), ("新建党组织", FOUNDING_HEADERS)):
+        assert workbook[title].auto_filter.ref == f"A1:{get_column_letter(len(headers))}3"
+        assert workbook[title].freeze_panes == "A2"
+
+
+async def test_new_sheets_cover_the_whole_database_without_a_scope(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await _seed(session_factory)
+    workbook = await _ledger(session_factory, "")
+    assert [len(_rows(workbook, title)) for title in ("党员发展", "业主诉求", "新建党组织")] == [4, 4, 4]
+    only_yuanan = await _ledger(session_factory, "宜昌市/远安县")
+    assert [r["姓名"] for r in _records(only_yuanan, "党员发展")] == ["远安某人"]
+    assert [r["内容"] for r in _records(only_yuanan, "业主诉求")] == ["远安的诉求"]
+    assert [r["书记"] for r in _records(only_yuanan, "新建党组织")] == ["远安书记"]

@@ -90,11 +90,12 @@ class Recorder:
             "photos": sum(1 for item in media if item["type"] == "photo"),
             "voices": sum(1 for item in media if item["type"] == "voice"),
             "located": any(item["type"] == "location" for item in media),
+            "correcting": "_record" in answers,
         }
 
     async def save(self, ctx: FormContext, answers: dict[str, Any]) -> Saved:
         self.saved.append(dict(answers))
-        receipt = render("visit/saved", ctx.locale, number=7, enterprise=ENTERPRISES[answers["enterprise"]])
+        receipt = render("visit/saved", ctx.locale, number=7, enterprise=ENTERPRISES[answers["enterprise"]], corrected=False)
         return Saved(Prompt(receipt), record=("visit", 7))
 
 
@@ -628,7 +629,7 @@ async def test_submit_saves_only_applicable_answers_and_closes_the_form(harness:
     outcome = await harness.tap(SUBMIT)
     assert outcome.state is None
     assert outcome.saved == ("visit", 7)
-    assert _text(outcome) == render("visit/saved", LOCALE, number=7, enterprise=ENTERPRISES[1])
+    assert _text(outcome) == render("visit/saved", LOCALE, number=7, enterprise=ENTERPRISES[1], corrected=False)
     assert harness.recorder.saved == [{
         "enterprise": 1, "visit_date": "2026-11-20", "activities": ["policy"], "headcount": "update",
         "employees": 120, "party_members": 30, "follow_up": {"text": "下周送政策汇编"}, "media": [],

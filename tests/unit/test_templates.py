@@ -4,9 +4,11 @@ with realistic values, user text is escaped, and what comes out is HTML Telegram
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from jinja2 import UndefinedError
@@ -15,8 +17,12 @@ from jinja2.runtime import Macro
 from bot.emulator import parse_html, utf16_len
 from bot.render import LOCALES, TEMPLATES, environment, label, render
 from handlers.common import ROLE_COMMANDS, command_descriptions
-from storage.enterprises import EnterpriseRow
+from storage.development import Pipeline, milestones
+from storage.enterprises import EnterpriseCard, EnterpriseRow, VisitLine
 from storage.enums import Activity, Role
+from storage.models import Enterprise
+from storage.people import PersonRow
+from storage.reviews import QueueItem
 
 TODAY = date(2026, 11, 20)
 NASTY = '<b>&"'
@@ -75,6 +81,7 @@ def _card(**changes: Any) -> dict[str, Any]:
         "follow_up": None,
         "photos": 0,
         "voices": 0,
+        "correcting": False,
         "located": False,
     }
     return {**values, **changes}
@@ -98,15 +105,220 @@ ERROR_VALUES: dict[str, dict[str, Any]] = {
     "lookup_expected": {},
     "no_match": {"query": "楚韵"},
     "not_available": {},
+    "name_invalid": {},
+    "person_duplicate": {"name": "李明", "number": 12},
+    "contacts_count": {"maximum": 2},
+    "under_age": {"age": 18, "article": "《细则》第五条", "applied_on": date(2025, 1, 1)},
+    "date_before_previous": {"previous": "applied_on", "date": date(2025, 3, 1)},
+    "candidate_too_early": {"earliest": date(2026, 6, 1), "article": "《细则》第十三条"},
+    "notice_outside": {"activist_on": date(2025, 6, 1), "date": date(2026, 6, 10)},
+    "notice_too_short": {"days": 5, "article": "各地实施办法", "earliest": date(2026, 6, 6)},
+    "probation_not_over": {"earliest": date(2027, 6, 10), "article": "《党章》第七条"},
 }
 INVITE_REASONS = ("used", "expired", "bound_elsewhere", "unknown")
 
 # Template name -> named cases of the values its callers pass.
+REVIEW_ENTITIES = ("visit", "person", "feedback", "founding")
+REVIEW_ITEMS = [
+    QueueItem("visit", 1, datetime(2026, 11, 20, 2, tzinfo=UTC), "楚韵", "王芳", 501, "pending", None,
+              {"visit_date": TODAY, "activities": ["policy", "help"], "summary": "情" * 2000, "voice": False,
+               "follow_up": "跟" * 600}),
+    QueueItem("person", 2, datetime(2026, 11, 20, 2, tzinfo=UTC), "楚韵", "王芳", None, "pending", None,
+              {"name": "李明", "stage": "activist", "applied_on": TODAY}),
+    QueueItem("feedback", 3, datetime(2026, 11, 20, 2, tzinfo=UTC), "楚韵", "王芳", 501, "pending", None,
+              {"category": "hiring", "content": "缺挡车工", "status": "open"}),
+    QueueItem("founding", 4, datetime(2026, 11, 20, 2, tzinfo=UTC), "楚韵", "王芳", 501, "pending", None,
+              {"founded_on": TODAY, "org_type": "branch", "secretary": "张建国", "members": 5}),
+]
+ENTERPRISE_CARDS: dict[str, dict[str, Any]] = {
+    "priority_overdue": {},
+    "founded_never_visited": {"party_org": "branch", "latest_founding": TODAY, "last_visit": None,
+                              "officers": [], "recent": 0, "open_feedback": 0},
+    "ready_to_form": {"employees": None, "party_members": 4, "ready": True, "priority": False, "industry": None},
+}
+
+
+def _enterprise_card(**changes: Any) -> dict[str, Any]:
+    enterprise = Enterprise(id=1, name="枝江市楚韵纺织有限公司", kind="private", region="宜昌市/枝江市",
+                            industry=changes.get("industry", "纺织"), employees=changes.get("employees", 120),
+                            party_members=changes.get("party_members", 2), party_org=changes.get("party_org", "none"))
+    last = changes.get("last_visit", date(2026, 10, 6))
+    row = EnterpriseRow(1, enterprise.name, enterprise.region, 30, last, None if last is None else 45, True)
+    visits = [VisitLine(date(2026, 10, 6), "王芳", ["policy", "activists"])] * changes.get("recent", 3)
+    card = EnterpriseCard(enterprise, row, changes.get("ready", False), changes.get("priority", True),
+                          changes.get("officers", ["王芳", "李明"]), visits,
+                          {"applicant": 2, "activist": 1}, changes.get("open_feedback", 3), 1,
+                          changes.get("latest_founding"))
+    return {"card": card, "e": enterprise, "row": row}
+
+
+# Member development: what `handlers.nomination.describe` and `handlers.people` pass.
+STAGES = ("applicant", "activist", "candidate", "probationary", "full")
+PERSON_DATES: dict[str, date | None] = {
+    "applied_on": date(2025, 1, 10), "talked_on": date(2025, 1, 20), "activist_on": date(2025, 6, 1),
+    "notice_started_on": date(2026, 6, 1), "candidate_on": date(2026, 6, 10), "probation_on": None, "full_on": None,
+}
+
+
+def _nomination(**changes: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "enterprise": "枝江市楚韵纺织有限公司", "name": "李明", "gender": "male", "birth_date": date(1990, 5, 12),
+        "age": 34, "position": "车间主任", "is_owner": False, "stage": "candidate", "dates": PERSON_DATES,
+        "contacts": ["张三", "李四"], "notes": None, "correcting": False,
+    }
+    return {**values, **changes}
+
+
+def _person(**changes: Any) -> SimpleNamespace:
+    """A stored person, as the card template reads one."""
+    values: dict[str, Any] = {
+        "id": 12, "name": "李明", "gender": "male", "birth_date": date(1990, 5, 12), "position": "车间主任",
+        "is_owner": False, "stage": "candidate", "contacts": ["张三", "李四"], "notes": None, "withdrawn_on": None,
+        "withdrawn_reason": None, **PERSON_DATES,
+    }
+    return SimpleNamespace(**{**values, **changes})
+
+
+def _due(stage: str, **dates: date) -> list[Any]:
+    pipeline = Pipeline(stage=stage, birth_date=date(1990, 5, 12), applied_on=date(2025, 10, 1), **dates)  # type: ignore[arg-type]
+    return milestones(pipeline, TODAY)
+
+
+def _person_card(**changes: Any) -> dict[str, Any]:
+    note = SimpleNamespace(written_on=date(2026, 6, 1), content="工作积极，按时参加学习。")
+    values: dict[str, Any] = {"person": _person(), "enterprise": "枝江市楚韵纺织有限公司", "since": date(2026, 6, 10),
+                              "days_in_stage": 163, "milestones": [], "reviews": 2, "latest": note, "age": 36}
+    return {**values, **changes}
+
+
+PERSON_ROWS = [
+    PersonRow(1, "老积极分子", "activist", "枝江市楚韵纺织有限公司", date(2026, 1, 10), 314,
+              _due("activist", activist_on=date(2026, 1, 10))[0], 0),
+    PersonRow(2, "久未谈话", "applicant", "枝江市白洋港机械制造有限公司", date(2025, 10, 1), 415,
+              _due("applicant")[0], 0),
+    PersonRow(3, "刚满一年", "activist", "白洋港", date(2025, 11, 1), 384,
+              _due("activist", activist_on=date(2025, 11, 1), last_review_on=date(2026, 10, 1))[0], 2),
+    PersonRow(4, "预备党员", "probationary", "白洋港", date(2026, 7, 1), 142,
+              _due("probationary", activist_on=date(2025, 10, 2), candidate_on=date(2026, 6, 1),
+                   probation_on=date(2026, 7, 1))[0], 3),
+    PersonRow(5, "发展对象", "candidate", "白洋港", date(2026, 6, 1), 172, None, 3),
+    PersonRow(6, "已退出的", "withdrawn", "白洋港", date(2026, 6, 1), 172, None, 1),
+]
+
+
+def _people_list(rows: list[PersonRow], **changes: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {"rows": rows, "total": len(rows), "page": 1, "pages": 1, "first": 0, "today": TODAY,
+                              "overdue": sum(1 for r in rows if r.next is not None and r.next.overdue)}
+    return {**values, **changes}
+
+
+def _people_form(**changes: Any) -> dict[str, Any]:
+    """What `handlers.people.describe` returns for the advance and withdraw cards."""
+    values: dict[str, Any] = {"name": "李明", "to": "activist", "on": TODAY, "notice_started_on": None,
+                              "withdrawn_on": None, "reason": None}
+    return {**values, **changes}
+
+
+def _feedback_row(**changes: Any) -> Any:
+    """What `storage.feedback` gives the item card and the owner's list."""
+    from storage.feedback import FeedbackRow
+
+    values: dict[str, Any] = {
+        "id": 7, "enterprise_id": 1, "enterprise": "枝江市楚韵纺织有限公司", "raised_by": "李明 车间主任",
+        "channel": "officer", "category": "hiring", "content": "缺少熟练挡车工 20 人。", "urgency": "urgent",
+        "status": "open", "resolution": None, "rating": None, "created_at": datetime(2026, 11, 11, 2, tzinfo=UTC),
+        "closed_at": None, "age_days": 9, "overdue": True, "officer_id": 1, "owner_id": None,
+    }
+    return FeedbackRow(**{**values, **changes})
+
+
+def _feedback_card(**changes: Any) -> dict[str, Any]:
+    """What `handlers.feedback.describe` returns for the confirmation card."""
+    values: dict[str, Any] = {"enterprise": "枝江市楚韵纺织有限公司", "visit_date": None, "raised_by": "李明 车间主任",
+                              "category": "用工招工", "content": "缺少熟练挡车工 20 人。", "content_voice": False,
+                              "urgency": "较急", "correcting": False}
+    return {**values, **changes}
+
+
 SAMPLES: dict[str, dict[str, dict[str, Any]]] = {
+    "nomination/ask_enterprise": {
+        "with_suggestions": _step(answers={}, suggested=3),
+        "without_suggestions": _step(answers={}, suggested=0),
+    },
+    **{f"nomination/ask_{name}": {"plain": _step()} for name in (
+        "name", "gender", "birth_date", "position", "is_owner", "applied_on", "stage", "talked_on", "activist_on",
+        "notice_started_on", "candidate_on", "probation_on", "full_on", "notes")},
+    "nomination/ask_contacts": {"optional": _step(optional=True), "required": _step(optional=False)},
+    "nomination/confirm": {
+        "candidate": _nomination(),
+        "applicant": _nomination(stage="applicant", contacts=[], position=None,
+                                 dates={"applied_on": TODAY, "talked_on": None}),
+        "owner_full_member_correcting": _nomination(stage="full", is_owner=True, notes="家属在外地", correcting=True,
+                                                    dates={**PERSON_DATES, "probation_on": date(2026, 6, 20),
+                                                           "full_on": date(2027, 6, 20)}),
+        "nothing_yet": _nomination(enterprise=None, name=None, gender=None, birth_date=None, age=None, position=None,
+                                   stage=None, dates={name: None for name in PERSON_DATES}, contacts=[]),
+        "longest": _nomination(enterprise="楚" * 128, name="李" * 32, position="职" * 32, notes="备" * 500,
+                               contacts=["张" * 32, "李" * 32], dates={**PERSON_DATES, "full_on": TODAY}),
+    },
+    "nomination/saved": {
+        **{stage: {"number": 12, "name": "李明", "enterprise": "枝江市楚韵纺织有限公司", "stage": stage,
+                   "corrected": False} for stage in STAGES},
+        "corrected": {"number": 999_999_999_999, "name": "李" * 32, "enterprise": "楚" * 128, "stage": "full",
+                      "corrected": True},
+    },
+    "people/list": {
+        "empty": _people_list([]),
+        "every_kind_of_row": _people_list(PERSON_ROWS),
+        "second_page": _people_list(PERSON_ROWS[:2], total=12, page=2, pages=2, first=10, overdue=5),
+        "full_page_of_long_names": _people_list(
+            [PersonRow(i, "李" * 32, "activist", "楚" * 128, date(2026, 1, 10), 314, PERSON_ROWS[0].next, 0)
+             for i in range(10)], total=10),
+    },
+    "people/card": {
+        "candidate": _person_card(),
+        "activist_overdue": _person_card(person=_person(stage="activist", candidate_on=None, notice_started_on=None,
+                                                        notes="家属在外地"),
+                                         milestones=_due("activist", activist_on=date(2025, 6, 1)), latest=None,
+                                         reviews=0),
+        "applicant_without_contacts": _person_card(person=_person(stage="applicant", contacts=[], position=None,
+                                                                  activist_on=None, notice_started_on=None,
+                                                                  candidate_on=None, talked_on=None),
+                                                   milestones=_due("applicant")),
+        "withdrawn_owner": _person_card(person=_person(stage="withdrawn", withdrawn_on=TODAY, withdrawn_reason="调离",
+                                                       is_owner=True, gender="female"), days_in_stage=0),
+        "longest": _person_card(person=_person(name="李" * 32, position="职" * 32, notes="备" * 500,
+                                               contacts=["张" * 32, "李" * 32], withdrawn_reason="因" * 200),
+                                enterprise="楚" * 128,
+                                latest=SimpleNamespace(written_on=TODAY, content="考" * 1000),
+                                milestones=_due("probationary", probation_on=date(2026, 1, 1))),
+    },
+    **{f"people/ask_{name}": {"plain": _step()} for name in (
+        "notice_started_on", "review_date", "review_text", "withdraw_date", "withdraw_reason")},
+    "people/ask_advance_date": {stage: _step(answers={"to": stage}) for stage in STAGES[1:]},
+    "people/advance_confirm": {
+        "activist": _people_form(),
+        "candidate": _people_form(to="candidate", notice_started_on=date(2026, 11, 9)),
+        "nothing_yet": _people_form(name=None, to="full", on=None),
+    },
+    "people/advanced": {stage: {"name": "李明", "stage": stage, "on": TODAY} for stage in STAGES[1:]},
+    "people/review_saved": {
+        "with_next_review": {"name": "李明", "written_on": TODAY, "next_review": date(2027, 5, 20)},
+        "without_next_review": {"name": "李明", "written_on": TODAY, "next_review": None},
+    },
+    "people/withdraw_confirm": {
+        "filled": _people_form(withdrawn_on=TODAY, reason="调离本企业"),
+        "nothing_yet": _people_form(name=None),
+    },
+    "people/withdrawn": {"plain": {"name": "李明", "on": TODAY}},
+    "people/ask_talk_date": {"plain": _step()},
+    "people/talked": {"plain": {"name": "李明", "on": TODAY}},
+    "people/changed": {stage: {"name": "李明", "stage": stage} for stage in (*STAGES, "withdrawn")},
     "common/error": {"plain": {}},
     "common/help": {role.value: {"role": role, "commands": [("visit", "填写走访记录"), ("help", "帮助")]}
                     for role in Role},
-    "common/invite_refused": {reason: {"reason": reason} for reason in INVITE_REASONS},
+    "common/invite_refused": {**{reason: {"reason": reason, "role": "officer"} for reason in INVITE_REASONS},
+                              "owner_used": {"reason": "used", "role": "owner"}},
     "common/mine": {
         "not_officer": {"rows": [], "total": 0, "page": 1, "pages": 1, "overdue": 0, "role": Role.SUPERVISOR,
                         "first": 0},
@@ -132,9 +344,11 @@ SAMPLES: dict[str, dict[str, dict[str, Any]]] = {
     "common/unknown_command": {"plain": {}},
     "common/welcome": {
         **{role.value: {"name": "张三", "role": role, "region": "宜昌市/枝江市", "assigned": 12, "overdue": 3,
-                        "in_scope": 340} for role in Role},
+                        "in_scope": 340, "enterprise": None} for role in Role},
         "officer_none_overdue": {"name": "张三", "role": Role.OFFICER, "region": "宜昌市/枝江市", "assigned": 0,
-                                 "overdue": 0, "in_scope": 0},
+                                 "overdue": 0, "in_scope": 0, "enterprise": None},
+        "owner_with_enterprise": {"name": "张总", "role": Role.OWNER, "region": "宜昌市/枝江市", "assigned": 0,
+                                  "overdue": 0, "in_scope": 0, "enterprise": "枝江市楚韵纺织有限公司"},
     },
     "forms/ask_date_typed": {"plain": {"today": TODAY}},
     "forms/ask_search": {"plain": {}},
@@ -142,10 +356,11 @@ SAMPLES: dict[str, dict[str, dict[str, Any]]] = {
     "forms/error": {code: {"code": code, "today": TODAY, **values} for code, values in ERROR_VALUES.items()},
     "forms/nothing_to_cancel": {"plain": {}},
     "forms/offer_resume": {
-        "both": {"form": "visit", **_card()},
-        "enterprise_only": {"form": "visit", **_card(visit_date=None)},
-        "date_only": {"form": "visit", **_card(enterprise=None)},
-        "nothing_yet": {"form": "visit", **_card(enterprise=None, visit_date=None, activities=[], summary=None)},
+        "both": {"form": "visit", "enterprise": "枝江市楚韵纺织有限公司", "subject": None, "day": TODAY},
+        "enterprise_only": {"form": "visit", "enterprise": "枝江市楚韵纺织有限公司", "subject": None, "day": None},
+        "date_only": {"form": "found", "enterprise": None, "subject": None, "day": TODAY},
+        "person": {"form": "nominate", "enterprise": "楚韵", "subject": "李明", "day": None},
+        "nothing_yet": {"form": "review_comment", "enterprise": None, "subject": None, "day": None},
     },
     "forms/search_results": {
         "some": {"query": "楚韵", "count": 3},
@@ -185,8 +400,110 @@ SAMPLES: dict[str, dict[str, dict[str, Any]]] = {
                          activities=[label(f"activity_{a.value}", "en") for a in Activity]),
     },
     "visit/saved": {
-        "plain": {"number": 42, "enterprise": "枝江市楚韵纺织有限公司"},
-        "big_number": {"number": 999_999_999_999, "enterprise": "楚" * 128},
+        "plain": {"number": 42, "enterprise": "枝江市楚韵纺织有限公司", "corrected": False},
+        "corrected": {"number": 42, "enterprise": "枝江市楚韵纺织有限公司", "corrected": True},
+        "big_number": {"number": 999_999_999_999, "enterprise": "楚" * 128, "corrected": False},
+    },
+    **{f"founding/ask_{step}": {"plain": _step()} for step in
+       ("enterprise", "date", "type", "method", "secretary", "members")},
+    "founding/confirm": {
+        "full": {"enterprise": "枝江市楚韵纺织有限公司", "founded_on": TODAY, "org_type": "独立党支部",
+                 "method": "独立组建", "secretary": "张建国", "members": 5, "correcting": False},
+        "empty_correction": {"enterprise": None, "founded_on": None, "org_type": None, "method": None,
+                             "secretary": None, "members": None, "correcting": True},
+    },
+    "founding/saved": {"new": {"number": 3, "enterprise": "楚韵", "corrected": False},
+                       "corrected": {"number": 3, "enterprise": "楚韵", "corrected": True}},
+    "enterprise/card": {name: _enterprise_card(**changes) for name, changes in ENTERPRISE_CARDS.items()},
+    "review/item": {item.entity: {"item": item, "tz": ZoneInfo("Asia/Shanghai")} for item in REVIEW_ITEMS},
+    "review/ask_comment": {"plain": {}},
+    "review/empty": {"plain": {}},
+    "review/heading": {"plain": {"count": 5}},
+    "review/sent_back": {entity: {"entity": entity, "number": 7, "enterprise": "楚韵"} for entity in REVIEW_ENTITIES},
+    "review/needs_fixing": {entity: {"entity": entity, "number": 7, "enterprise": "楚韵", "comment": "请补充",
+                                     "reviewer": "李督导"} for entity in REVIEW_ENTITIES},
+    "supervisor/export_caption": {
+        "city": {"region": "宜昌市", "today": TODAY, "enterprises": 20_000, "visits": 200_000, "people": 5_000,
+                 "feedback": 10_000, "foundings": 150, "summary": 40},
+        "empty": {"region": "宜昌市/枝江市/马家店街道", "today": TODAY, "enterprises": 0, "visits": 0, "people": 0,
+                  "feedback": 0, "foundings": 0, "summary": 7},
+    },
+    "feedback/ask_enterprise": {"suggested": _step(answers={}, suggested=3), "none": _step(answers={}, suggested=0)},
+    "feedback/ask_raised_by": {"plain": _step()},
+    "feedback/ask_raiser": {"plain": _step()},
+    "feedback/ask_category": {"plain": _step()},
+    "feedback/ask_content": {"plain": _step()},
+    "feedback/ask_urgency": {"plain": _step()},
+    "feedback/confirm": {
+        "new": _feedback_card(),
+        "correcting": _feedback_card(correcting=True),
+        "voice": _feedback_card(content=None, content_voice=True),
+        "nothing_yet": _feedback_card(enterprise=None, raised_by=None, category=None, content=None, urgency=None),
+        "longest": _feedback_card(enterprise="楚" * 128, raised_by="李" * 40, content="难" * 1000),
+    },
+    "feedback/saved": {"new": {"number": 7, "enterprise": "楚韵", "corrected": False},
+                       "corrected": {"number": 999_999_999_999, "enterprise": "楚" * 128, "corrected": True}},
+    "feedback/menu": {
+        "officer_empty": {"total": 0, "overdue": 0, "page": 1, "pages": 1, "role": Role.OFFICER},
+        "supervisor_empty": {"total": 0, "overdue": 0, "page": 1, "pages": 1, "role": Role.SUPERVISOR},
+        "officer_some": {"total": 3, "overdue": 1, "page": 1, "pages": 1, "role": Role.OFFICER},
+        "supervisor_paged": {"total": 23, "overdue": 0, "page": 2, "pages": 3, "role": Role.SUPERVISOR},
+    },
+    "feedback/card": {
+        "open_overdue": {"item": _feedback_row()},
+        "in_progress": {"item": _feedback_row(status="in_progress", overdue=False, age_days=2, channel="owner")},
+        "resolved_rated": {"item": _feedback_row(status="resolved", resolution="已对接职院。", rating=4,
+                                                 overdue=False)},
+        "closed": {"item": _feedback_row(status="closed", resolution="企业自行解决。", overdue=False)},
+        "voice": {"item": _feedback_row(content="voice:AwACAgUAAxkBAAIB", overdue=False, age_days=0)},
+        "longest": {"item": _feedback_row(enterprise="楚" * 128, raised_by="李" * 64, content="难" * 1000,
+                                          status="resolved", resolution="好" * 500, rating=5)},
+    },
+    "feedback/ask_note": {"resolve": _step(answers={"item": 7, "to": "resolved"}),
+                          "close": _step(answers={"item": 7, "to": "closed"})},
+    "feedback/transitioned": {
+        "resolved_told": {"number": 7, "enterprise": "楚韵", "status": "resolved", "told": True},
+        "closed": {"number": 7, "enterprise": "楚韵", "status": "closed", "told": False},
+    },
+    "feedback/not_changed": {status: {"number": 7, "status": status} for status in ("open", "in_progress",
+                                                                                     "resolved", "closed")},
+    "feedback/owner_notice": {
+        "in_progress": {"number": 7, "category": "financing", "status": "in_progress", "resolution": None,
+                        "rate": False},
+        "resolved": {"number": 7, "category": "financing", "status": "resolved", "resolution": "已对接农商行。",
+                     "rate": True},
+        "closed": {"number": 7, "category": "other", "status": "closed", "resolution": "重复反映。", "rate": True},
+    },
+    "feedback/ask_link_enterprise": {"suggested": _step(answers={}, suggested=2),
+                                     "none": _step(answers={}, suggested=0)},
+    "feedback/link": {
+        "link": {"enterprise": "楚韵", "link": "https://t.me/liaison_bot?start=abc_DEF-123", "code": "abc_DEF-123",
+                 "days": 7},
+        "code_only": {"enterprise": "楚韵", "link": None, "code": "abc_DEF-123", "days": 7},
+    },
+    "feedback/from_owner": {
+        "text": {"enterprise": "楚韵", "raised_by": "张总", "number": 7, "category": "financing",
+                 "urgency": "critical", "content": "想申请技改贷款。"},
+        "voice": {"enterprise": "楚韵", "raised_by": "业主", "number": 7, "category": "other",
+                  "urgency": "normal", "content": None},
+    },
+    "owner/ask_category": {"named": _step(answers={"_enterprise": "枝江市楚韵纺织有限公司"}),
+                           "unnamed": _step(answers={})},
+    "owner/ask_content": {"plain": _step()},
+    "owner/ask_urgency": {"plain": _step()},
+    "owner/confirm": {
+        "text": _feedback_card(),
+        "voice": _feedback_card(content=None, content_voice=True),
+        "nothing_yet": _feedback_card(enterprise=None, category=None, content=None, urgency=None),
+    },
+    "owner/saved": {"plain": {"number": 7}},
+    "owner/items": {
+        "none": {"rows": [], "enterprise": "楚韵", "tz": ZoneInfo("Asia/Shanghai")},
+        "some": {"rows": [_feedback_row(), _feedback_row(status="resolved", resolution="已办好。", rating=3),
+                          _feedback_row(content="voice:AwACAgUAAxkBAAIB", status="in_progress")],
+                 "enterprise": "枝江市楚韵纺织有限公司", "tz": ZoneInfo("Asia/Shanghai")},
+        "ten_longest": {"rows": [_feedback_row(content="难" * 1000, status="closed", resolution="好" * 500)] * 10,
+                        "enterprise": "楚" * 128, "tz": ZoneInfo("Asia/Shanghai")},
     },
 }
 
@@ -199,17 +516,46 @@ CASES = [
 
 # (template, values) where a piece of user text is `NASTY`: names, summaries, typed queries.
 USER_TEXT = [
+    pytest.param("supervisor/export_caption", {**SAMPLES["supervisor/export_caption"]["city"], "region": NASTY},
+                 id="export_caption-region"),
+    pytest.param("nomination/confirm", _nomination(name=NASTY), id="nomination-confirm-name"),
+    pytest.param("nomination/confirm", _nomination(notes=NASTY), id="nomination-confirm-notes"),
+    pytest.param("nomination/confirm", _nomination(contacts=[NASTY]), id="nomination-confirm-contacts"),
+    pytest.param("nomination/saved", {**SAMPLES["nomination/saved"]["applicant"], "name": NASTY}, id="nomination-saved"),
+    pytest.param("people/list", _people_list([PersonRow(1, NASTY, "applicant", NASTY, TODAY, 0, None, 0)]),
+                 id="people-list-name"),
+    pytest.param("people/card", _person_card(person=_person(name=NASTY)), id="people-card-name"),
+    pytest.param("people/card", _person_card(person=_person(notes=NASTY)), id="people-card-notes"),
+    pytest.param("people/card", _person_card(latest=SimpleNamespace(written_on=TODAY, content=NASTY)),
+                 id="people-card-review"),
+    pytest.param("people/withdraw_confirm", _people_form(reason=NASTY), id="people-withdraw-reason"),
+    pytest.param("forms/error", {"code": "person_duplicate", "today": TODAY, "name": NASTY, "number": 1},
+                 id="error-person_duplicate-name"),
     pytest.param("visit/confirm", _card(enterprise=NASTY), id="confirm-enterprise"),
     pytest.param("visit/confirm", _card(summary=NASTY), id="confirm-summary"),
     pytest.param("visit/confirm", _card(follow_up=NASTY), id="confirm-follow_up"),
-    pytest.param("visit/saved", {"number": 1, "enterprise": NASTY}, id="saved-enterprise"),
-    pytest.param("forms/offer_resume", {"form": "visit", **_card(enterprise=NASTY)}, id="offer_resume-enterprise"),
+    pytest.param("visit/saved", {"number": 1, "enterprise": NASTY, "corrected": False}, id="saved-enterprise"),
+    pytest.param("forms/offer_resume", {"form": "visit", "enterprise": NASTY, "subject": NASTY, "day": None},
+                 id="offer_resume-enterprise"),
     pytest.param("forms/search_results", {"query": NASTY, "count": 1}, id="search_results-query"),
     pytest.param("forms/error", {"code": "no_match", "today": TODAY, "query": NASTY}, id="error-no_match-query"),
     pytest.param("common/welcome", {**SAMPLES["common/welcome"]["officer"], "name": NASTY}, id="welcome-name"),
     pytest.param("common/welcome", {**SAMPLES["common/welcome"]["officer"], "region": NASTY}, id="welcome-region"),
     pytest.param("common/mine", {**SAMPLES["common/mine"]["one_page"], "rows": [_row(1, NASTY, None, None, False)]},
                  id="mine-row-name"),
+    pytest.param("feedback/confirm", _feedback_card(content=NASTY), id="feedback-confirm-content"),
+    pytest.param("feedback/confirm", _feedback_card(raised_by=NASTY), id="feedback-confirm-raised_by"),
+    pytest.param("feedback/card", {"item": _feedback_row(content=NASTY)}, id="feedback-card-content"),
+    pytest.param("feedback/card", {"item": _feedback_row(status="resolved", resolution=NASTY)},
+                 id="feedback-card-resolution"),
+    pytest.param("feedback/owner_notice", {"number": 7, "category": "other", "status": "resolved",
+                                           "resolution": NASTY, "rate": True}, id="feedback-owner_notice"),
+    pytest.param("feedback/from_owner", {"enterprise": "楚韵", "raised_by": "张总", "number": 7, "category": "other",
+                                         "urgency": "normal", "content": NASTY}, id="feedback-from_owner"),
+    pytest.param("owner/items", {"rows": [_feedback_row(content=NASTY)], "enterprise": "楚韵",
+                                 "tz": ZoneInfo("Asia/Shanghai")}, id="owner-items-content"),
+    pytest.param("common/welcome", {**SAMPLES["common/welcome"]["owner_with_enterprise"], "enterprise": NASTY},
+                 id="welcome-owner-enterprise"),
 ]
 
 LABEL_SAMPLES: dict[str, list[dict[str, Any]]] = {
@@ -227,6 +573,8 @@ LABEL_SAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "role": [{"code": role} for role in Role],
     "form_name": [{"code": "visit"}],
+    "card_button": [{"number": 1, "name": "枝江市楚韵纺织有限公司", "overdue": True},
+                    {"number": 10, "name": "白洋港", "overdue": False}],
 }
 
 
@@ -333,7 +681,7 @@ def test_each_role_gets_its_own_help(locale: str) -> None:
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_each_invite_refusal_reason_has_its_own_message(locale: str) -> None:
-    assert len({render("common/invite_refused", locale, reason=reason) for reason in INVITE_REASONS}) == 4
+    assert len({render("common/invite_refused", locale, reason=reason, role=None) for reason in INVITE_REASONS}) == 4
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -370,8 +718,9 @@ def test_en_card_never_shows_python_none() -> None:
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_offer_resume_shows_what_the_draft_has(locale: str) -> None:
-    both = _parsed(render("forms/offer_resume", locale, form="visit", **_card()))
-    nothing = _parsed(render("forms/offer_resume", locale, form="visit", **_card(enterprise=None, visit_date=None)))
+    both = _parsed(render("forms/offer_resume", locale, form="visit", enterprise="枝江市楚韵纺织有限公司", subject=None,
+                          day=TODAY))
+    nothing = _parsed(render("forms/offer_resume", locale, form="visit", enterprise=None, subject=None, day=None))
     assert "枝江市楚韵纺织有限公司" in both and "11-20" in both
     assert "(" not in nothing and "（" not in nothing
 
@@ -432,3 +781,11 @@ def test_each_enterprise_button_state_reads_differently(locale: str) -> None:
 def test_an_unknown_label_is_a_key_error() -> None:
     with pytest.raises(KeyError):
         label("no_such_label", "en")
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_form_can_be_named_when_its_draft_is_offered_back(locale: str) -> None:
+    from bot.app import FORMS
+
+    for form in FORMS:
+        assert label("form_name", locale, code=form.name), form.name

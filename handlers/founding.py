@@ -1,0 +1,152 @@
+"""`/found`: recording a party organisation founded at an enterprise (新建党组织)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from telegram import Update
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
+
+from bot.render import label, render
+from handlers import common
+from handlers.context import BotContext
+from handlers.forms import (
+    ChoiceStep,
+    ConfirmStep,
+    DateStep,
+    Form,
+    FormContext,
+    LookupStep,
+    NumberStep,
+    Prompt,
+    Saved,
+    TextStep,
+    link,
+)
+from handlers.pickers import EnterpriseSource
+from storage import audit, enterprises, foundings, reviews
+from storage.enums import FoundingMethod, PartyOrg, Role
+from storage.uow import unit_of_work
+
+START = re.compile(r"found:start:(\d{1,12})")
+CORRECT = re.compile(r"found:correct:(\d{1,12})")
+# 党章第三十条: three formal members may form a party organisation.
+MIN_MEMBERS = 3
+
+FORM = Form(
+    name="found",
+    steps=(
+        LookupStep("enterprise", "founding/ask_enterprise", title="field_enterprise", source=EnterpriseSource()),
+        DateStep("founded_on", "founding/ask_date", title="founding.field_date", max_days_back=3 * 366),
+        ChoiceStep("org_type", "founding/ask_type", title="founding.field_type",
+                   options=tuple((org.value, f"party_org_{org.value}") for org in PartyOrg if org != PartyOrg.NONE)),
+        ChoiceStep("method", "founding/ask_method", title="founding.field_method",
+                   options=tuple((m.value, f"founding.method_{m.value}") for m in FoundingMethod)),
+        TextStep("secretary", "founding/ask_secretary", title="founding.field_secretary", max_length=32),
+        NumberStep("members", "founding/ask_members", title="founding.field_members", minimum=MIN_MEMBERS,
+                   maximum=100_000),
+    ),
+    confirm=ConfirmStep(card="founding/confirm"),
+    describe=lambda ctx, answers: describe(ctx, answers),
+    save=lambda ctx, answers: save(ctx, answers),
+)
+FORMS = (FORM,)
+
+
+def start_button(enterprise_id: int) -> str:
+    return f"found:start:{enterprise_id}"
+
+
+async def describe(ctx: FormContext, answers: dict[str, Any]) -> dict[str, Any]:
+    enterprise = None
+    if answers.get("enterprise") is not None:
+        enterprise = await enterprises.get_in_scope(ctx.session, answers["enterprise"], ctx.member.region)
+    return {
+        "enterprise": enterprise.name if enterprise else None,
+        "founded_on": date.fromisoformat(answers["founded_on"]) if answers.get("founded_on") else None,
+        "org_type": label(f"party_org_{answers['org_type']}", ctx.locale) if answers.get("org_type") else None,
+        "method": label(f"founding.method_{answers['method']}", ctx.locale) if answers.get("method") else None,
+        "secretary": (answers.get("secretary") or {}).get("text"),
+        "members": answers.get("members"),
+        "correcting": "_record" in answers,
+    }
+
+
+async def save(ctx: FormContext, answers: dict[str, Any]) -> Saved:
+    """Stores the founding (or the correction of one) and sets the enterprise's organisation."""
+    enterprise = await enterprises.get_in_scope(ctx.session, answers["enterprise"], ctx.member.region)
+    if enterprise is None:
+        raise PermissionError("enterprise left the officer's scope")
+    new = foundings.NewFounding(
+        enterprise_id=enterprise.id, founded_on=date.fromisoformat(answers["founded_on"]),
+        org_type=answers["org_type"], method=answers["method"], secretary=answers["secretary"]["text"],
+        members=answers["members"], officer_id=ctx.member.id,
+    )
+    if "_record" in answers:
+        founding = await foundings.get_in_scope(ctx.session, answers["_record"], ctx.member.region)
+        if founding is None or not await _may_correct(ctx, founding.id, founding.officer_id, founding.created_at):
+            raise PermissionError("founding may no longer be corrected")
+        before = await foundings.update(ctx.session, founding, new, actor_label=ctx.member.name, now=ctx.now)
+        await reviews.record_correction(ctx.session, entity="founding", entity_id=founding.id, actor_id=ctx.member.id,
+                                        actor_label=ctx.member.name, before=before,
+                                        after=audit.snapshot(founding),
+                                        now=ctx.now)
+    else:
+        founding = await foundings.create(ctx.session, new, actor_label=ctx.member.name, now=ctx.now)
+    text = render("founding/saved", ctx.locale, number=founding.id, enterprise=enterprise.name,
+                  corrected="_record" in answers)
+    return Saved(Prompt(text, ((link(f"found:correct:{founding.id}", label("correct", ctx.locale)),),)), founding)
+
+
+async def _may_correct(ctx: FormContext, founding_id: int, author_id: int, created_at: Any) -> bool:
+    return await reviews.may_correct(ctx.session, entity="founding", entity_id=founding_id, author_id=author_id,
+                                     created_at=created_at, member_id=ctx.member.id, now=ctx.now)
+
+
+async def start_found(update: Update, context: BotContext) -> None:
+    """Opens the founding form, with the enterprise chosen when it came from its card."""
+    if not await common.allowed(update, context, Role.OFFICER):
+        return
+    query = update.callback_query
+    match = START.fullmatch(query.data or "") if query else None
+    if query is not None:
+        await query.answer()
+    answers = {"enterprise": int(match[1])} if match else None
+    if answers is not None and context.member is not None:
+        async with unit_of_work(context.bot_data.session_factory) as uow:
+            if await enterprises.get_in_scope(uow.session, answers["enterprise"], context.member.region) is None:
+                answers = None  # another region's enterprise: choose again
+    await context.bot_data.runner.start(update, context, FORM.name, answers)
+
+
+async def correct_founding(update: Update, context: BotContext) -> None:
+    """Reopens a saved founding on its confirmation card, if it may still be corrected."""
+    query, member = update.callback_query, context.member
+    match = CORRECT.fullmatch(query.data or "") if query else None
+    if query is None or member is None or match is None:
+        return
+    async with unit_of_work(context.bot_data.session_factory) as uow:
+        founding = await foundings.get_in_scope(uow.session, int(match[1]), member.region)
+        allowed = founding is not None and await reviews.may_correct(
+            uow.session, entity="founding", entity_id=founding.id, author_id=founding.officer_id,
+            created_at=founding.created_at, member_id=member.id, now=context.bot_data.now())
+    if founding is None or not allowed:
+        await query.answer(label("correction_closed", context.locale()), show_alert=True)
+        return
+    await query.answer()
+    answers = {
+        "_record": founding.id, "enterprise": founding.enterprise_id, "founded_on": founding.founded_on.isoformat(),
+        "org_type": founding.org_type, "method": founding.method, "secretary": {"text": founding.secretary},
+        "members": founding.members,
+    }
+    await context.bot_data.runner.start(update, context, FORM.name, answers)
+
+
+def handlers() -> list[BaseHandler[Update, BotContext, Any]]:
+    return [
+        CommandHandler("found", start_found),
+        CallbackQueryHandler(start_found, pattern=START),
+        CallbackQueryHandler(correct_founding, pattern=CORRECT),
+    ]
