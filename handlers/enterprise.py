@@ -10,7 +10,7 @@ from telegram.constants import ParseMode
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from bot.render import label, render
-from handlers import feedback, founding, nomination, visit
+from handlers import feedback, founding, nomination, people, visit
 from handlers.context import BotContext
 from storage import enterprises
 from storage.enums import Role
@@ -30,6 +30,8 @@ def _actions(enterprise_id: int, locale: str) -> InlineKeyboardMarkup:
         InlineKeyboardButton(label("enterprise.owner_link", locale),
                              callback_data=feedback.owner_link_button(enterprise_id)),
         InlineKeyboardButton(label("enterprise.found", locale), callback_data=founding.start_button(enterprise_id)),
+        InlineKeyboardButton(label("enterprise.people", locale),
+                             callback_data=people.enterprise_people_button(enterprise_id)),
     ]
     return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 

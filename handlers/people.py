@@ -27,7 +27,9 @@ from storage.enums import Role, Stage
 from storage.models import Enterprise, Person
 from storage.uow import unit_of_work
 
-PAGE = re.compile(r"people:page:(\d{1,4})")
+PAGE = re.compile(r"people:page:(\d{1,4})(?::e(\d{1,12}))?")
+# From an enterprise card: a new list of that enterprise's people (page buttons then turn it).
+ENTERPRISE = re.compile(r"people:ent:(\d{1,12})")
 SHOW = re.compile(r"people:show:(\d{1,12})")
 ADVANCE = re.compile(r"people:advance:(\d{1,12}):([a-z]{1,16})")
 REVIEW = re.compile(r"people:review:(\d{1,12})")
@@ -36,6 +38,10 @@ TALK = re.compile(r"people:talk:(\d{1,12})")
 PAGE_SIZE = 10
 NOTE_MAX = 1000
 REASON_MAX = 200
+
+
+def enterprise_people_button(enterprise_id: int) -> str:
+    return f"people:ent:{enterprise_id}"
 
 
 def person_button(person_id: int) -> str:
@@ -234,6 +240,7 @@ async def show_people(update: Update, context: BotContext) -> None:
     """Lists the officer's people, overdue milestones first, a page at a time."""
     query = update.callback_query
     turned = PAGE.fullmatch(query.data or "") if query is not None else None
+    opened = ENTERPRISE.fullmatch(query.data or "") if query is not None else None
     if query is None and not await common.allowed(update, context, Role.OFFICER):
         return
     member, chat = context.member, update.effective_chat
@@ -243,8 +250,11 @@ async def show_people(update: Update, context: BotContext) -> None:
         await query.answer(label("unknown_button", context.locale()))
         return
     today, locale = context.bot_data.today(), context.locale()
+    # From an enterprise card: that enterprise's people only (the region check stays in the query).
+    enterprise_id = int(turned[2]) if turned and turned[2] else int(opened[1]) if opened else None
+    suffix = f":e{enterprise_id}" if enterprise_id else ""
     async with unit_of_work(context.bot_data.session_factory) as uow:
-        rows = await people.for_officer(uow.session, member.id, member.region, today)
+        rows = await people.for_officer(uow.session, member.id, member.region, today, enterprise_id)
     pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
     page = min(max(int(turned[1]) if turned else 1, 1), pages)
     first = (page - 1) * PAGE_SIZE
@@ -254,15 +264,15 @@ async def show_people(update: Update, context: BotContext) -> None:
     cards = [InlineKeyboardButton(label("people.person_button", locale, number=first + i + 1, name=row.name,
                                         overdue=row.next is not None and row.next.overdue),
                                   callback_data=person_button(row.id)) for i, row in enumerate(shown)]
-    nav = [InlineKeyboardButton(label(name, locale), callback_data=f"people:page:{target}")
+    nav = [InlineKeyboardButton(label(name, locale), callback_data=f"people:page:{target}{suffix}")
            for name, target in (("previous_page", page - 1), ("next_page", page + 1)) if 1 <= target <= pages]
     keyboard = [cards[i : i + 2] for i in range(0, len(cards), 2)] + ([nav] if nav else [])
     markup = InlineKeyboardMarkup(keyboard) if keyboard else None
     if query is not None:
         await query.answer()
-        if query.message is not None:
-            await context.bot.edit_message_text(text, chat.id, query.message.message_id, parse_mode=ParseMode.HTML,
-                                                reply_markup=markup)
+    if turned is not None and query is not None and query.message is not None:
+        await context.bot.edit_message_text(text, chat.id, query.message.message_id, parse_mode=ParseMode.HTML,
+                                            reply_markup=markup)
         return
     await context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
 
@@ -389,6 +399,7 @@ def handlers() -> list[BaseHandler[Update, BotContext, Any]]:
     return [
         CommandHandler("people", show_people),
         CallbackQueryHandler(show_people, pattern=PAGE),
+        CallbackQueryHandler(show_people, pattern=ENTERPRISE),
         CallbackQueryHandler(show_person, pattern=SHOW),
         CallbackQueryHandler(start_advance, pattern=ADVANCE),
         CallbackQueryHandler(start_review, pattern=REVIEW),

@@ -121,8 +121,10 @@ def overdue_first(rows: list[PersonRow]) -> list[PersonRow]:
     return sorted(rows, key=key)
 
 
-async def for_officer(session: AsyncSession, officer_id: int, scope: str, today: date) -> list[PersonRow]:
-    """The officer's people: nominated by them, or at an enterprise they are assigned to now."""
+async def for_officer(session: AsyncSession, officer_id: int, scope: str, today: date,
+                      enterprise_id: int | None = None) -> list[PersonRow]:
+    """The officer's people: nominated by them, or at an enterprise they are assigned to now;
+    with `enterprise_id`, everyone in development at that enterprise (from its card)."""
     stats = _review_stats()
     current = select(Assignment.enterprise_id).where(Assignment.officer_id == officer_id,
                                                      Assignment.ended_on.is_(None))
@@ -130,9 +132,12 @@ async def for_officer(session: AsyncSession, officer_id: int, scope: str, today:
         select(Person, Enterprise.name, stats.c.reviews, stats.c.last_review)
         .join(Enterprise, Enterprise.id == Person.enterprise_id)
         .outerjoin(stats, stats.c.person_id == Person.id)
-        .where(in_scope(Enterprise.region, scope),
-               or_(Person.officer_id == officer_id, Person.enterprise_id.in_(current)))
+        .where(in_scope(Enterprise.region, scope))
     )
+    if enterprise_id is None:
+        stmt = stmt.where(or_(Person.officer_id == officer_id, Person.enterprise_id.in_(current)))
+    else:
+        stmt = stmt.where(Person.enterprise_id == enterprise_id)
     rows = []
     for person, enterprise, count, last_review in (await session.execute(stmt)).tuples():
         since = stage_since(person)

@@ -66,6 +66,8 @@ async def test_the_enterprise_card_shows_status_flags_and_next_actions(
     assert "百人以上企业未建党组织" in card  # 120 employees, no organisation: a priority
     assert "⚠ 已超期" in card and "王芳" in card
     assert "📝 填写走访" in officer.buttons() and "🚩 新建党组织" in officer.buttons()
+    [listing] = await officer.tap("👥 党员发展")
+    assert "还没有登记发展对象" in listing  # nobody in development at this enterprise yet
     [ask] = await officer.tap("📝 填写走访")
     assert ask == "走访日期？"  # the enterprise is already chosen
     assert emulator.violations == []

@@ -789,3 +789,21 @@ def test_every_form_can_be_named_when_its_draft_is_offered_back(locale: str) -> 
 
     for form in FORMS:
         assert label("form_name", locale, code=form.name), form.name
+
+
+def _area_label_macros(locale: str) -> dict[str, tuple[str, ...]]:
+    found: dict[str, tuple[str, ...]] = {}
+    root = TEMPLATES / locale
+    for path in root.rglob("labels.txt.j2"):
+        area = str(path.parent.relative_to(root))
+        if area == ".":
+            continue
+        module = environment().get_template(f"{locale}/{area}/labels.txt.j2").module
+        found |= {f"{area}.{name}": tuple(value.arguments) for name, value in vars(module).items()
+                  if isinstance(value, Macro)}
+    return found
+
+
+def test_both_locales_have_the_same_area_labels_with_the_same_arguments() -> None:
+    assert _area_label_macros("en") == _area_label_macros("zh_CN")
+    assert len(_area_label_macros("zh_CN")) > 20
