@@ -305,7 +305,8 @@ def answers_of(item: Feedback, enterprise: Enterprise, locale: str) -> dict[str,
 # ---------------------------------------------------------------- the list and the card
 
 
-def _menu_markup(page: feedbacks.OpenPage, number: int, pages: int, role: Role, locale: str) -> InlineKeyboardMarkup:
+def _menu_markup(page: feedbacks.OpenPage, number: int, pages: int, role: Role,
+                 locale: str) -> InlineKeyboardMarkup | None:
     rows: list[list[InlineKeyboardButton]] = []
     if role == Role.OFFICER:
         rows.append([InlineKeyboardButton(label("feedback.new_item", locale), callback_data="fb:new")])
@@ -320,7 +321,8 @@ def _menu_markup(page: feedbacks.OpenPage, number: int, pages: int, role: Role, 
         rows.append(nav)
     if role == Role.OFFICER:
         rows.append([InlineKeyboardButton(label("feedback.owner_link", locale), callback_data="fb:link")])
-    return InlineKeyboardMarkup(rows)
+    # A supervisor with nothing open has no buttons at all: send no keyboard rather than an empty one.
+    return InlineKeyboardMarkup(rows) if rows else None
 
 
 async def feedback_command(update: Update, context: BotContext) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -304,4 +305,15 @@ async def test_the_enterprise_card_buttons_start_with_the_enterprise_chosen(
     assert "枝江市白洋港机械制造有限公司" in link and "https://t.me/liaison_sandbox_bot?start=" in link
     replies = await officer.forge(owner_link_button(world.yuanan))
     assert replies == [] and officer.toasts()[-1] == "这家企业不在您的负责区域内。"
+    assert emulator.violations == []
+
+
+async def test_a_supervisor_with_nothing_open_gets_a_plain_answer(
+    bot: Any, emulator: BotApiEmulator, world: World
+) -> None:
+    supervisor = Talk(emulator, emulator.user(951, "督导"))
+    await supervisor.say(f"/start {world.supervisor_code}")
+    [menu] = await supervisor.say("/feedback")
+    assert menu and supervisor.chat.last_message is not None
+    assert "reply_markup" not in supervisor.chat.last_message
     assert emulator.violations == []
