@@ -82,6 +82,8 @@ class User(Base):
     enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id", name="fk_users_enterprise_id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     blocked_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    # On leave until this local date (inclusive): no reminders, not counted as lagging.
+    away_until: Mapped[date | None] = mapped_column(Date)
     joined_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -331,3 +333,49 @@ class Review(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reviewed_at: Mapped[datetime | None]
+
+
+class OutboxMessage(Base):
+    """A message the bot sends on its own (reminders, digests, notices), queued here first.
+
+    The dedupe key (`overdue_visit:enterprise:42:2026-W47`) is unique, so the sweep can run
+    any number of times without queueing a reminder twice. A sender claims rows, sends them
+    within Telegram's limits and marks them sent.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_due", "status", "not_before"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    # [[{"text": ..., "callback_data": ...}]] — an inline keyboard, or none.
+    buttons: Mapped[list[Any]] = mapped_column(default=list)
+    # XLSX or PNG attachments of a digest: [{"filename": ..., "path": ...}].
+    attachments: Mapped[list[Any]] = mapped_column(default=list)
+    not_before: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|sent|failed|dropped
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReminderSnooze(Base):
+    """An officer's answer to a reminder: remind me tomorrow, or not again this period."""
+
+    __tablename__ = "reminder_snoozes"
+    __table_args__ = (UniqueConstraint("user_id", "subject", name="uq_snooze_user_subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    subject: Mapped[str] = mapped_column(String(128))  # the dedupe key without its period
+    until: Mapped[datetime | None]  # remind again after this moment
+    skip_period: Mapped[str | None] = mapped_column(String(32))  # not again in this period
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
