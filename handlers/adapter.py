@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -30,7 +31,7 @@ from handlers.forms import (
     Prompt,
     Reply,
 )
-from storage import drafts
+from storage import drafts, enterprises
 from storage.models import Draft
 from storage.officers import Member
 from storage.uow import UnitOfWork, unit_of_work
@@ -125,6 +126,38 @@ class FormRunner:
             draft_id = await self._persist(uow, context, member, None, outcome)
             await uow.commit()
         await self._deliver(context, chat.id, outcome, draft_id, None)
+
+    async def start_from_button(self, update: Update, context: BotContext, form: str, pattern: re.Pattern[str]) -> None:
+        """Starts `form` from a command, or from a button `<area>:start:<enterprise id>` (a
+        receipt, an enterprise card, a reminder) with that enterprise already chosen — if it is
+        in the caller's region; otherwise the form asks for the enterprise as usual."""
+        query, member = update.callback_query, context.member
+        match = pattern.fullmatch(query.data or "") if query is not None else None
+        if query is not None:
+            await query.answer()
+        answers = None
+        if match is not None and member is not None:
+            async with unit_of_work(context.bot_data.session_factory) as uow:
+                if await enterprises.get_in_scope(uow.session, int(match[1]), member.region) is not None:
+                    answers = {"enterprise": int(match[1])}
+        await self.start(update, context, form, answers)
+
+    async def reopen(self, update: Update, context: BotContext, form: str, pattern: re.Pattern[str],
+                     load: Callable[[UnitOfWork, Member, int], Awaitable[dict[str, Any] | None]]) -> None:
+        """Reopens a saved record on its form's confirmation card for a correction. `load`
+        returns the record's answers (with `_record`), or None when it is not in the caller's
+        region or may no longer be corrected."""
+        query, member = update.callback_query, context.member
+        match = pattern.fullmatch(query.data or "") if query is not None else None
+        if query is None or member is None or match is None:
+            return
+        async with unit_of_work(context.bot_data.session_factory) as uow:
+            answers = await load(uow, member, int(match[1]))
+        if answers is None:
+            await query.answer(label("correction_closed", context.locale()), show_alert=True)
+            return
+        await query.answer()
+        await self.start(update, context, form, answers)
 
     async def _offer(
         self, uow: UnitOfWork, context: BotContext, member: Member, draft: Draft, form: str

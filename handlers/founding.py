@@ -28,7 +28,8 @@ from handlers.forms import (
 from handlers.pickers import EnterpriseSource
 from storage import audit, enterprises, foundings, reviews
 from storage.enums import FoundingMethod, PartyOrg, Role
-from storage.uow import unit_of_work
+from storage.officers import Member
+from storage.uow import UnitOfWork
 
 START = re.compile(r"found:start:(\d{1,12})")
 CORRECT = re.compile(r"found:correct:(\d{1,12})")
@@ -107,41 +108,27 @@ async def _may_correct(ctx: FormContext, founding_id: int, author_id: int, creat
 
 async def start_found(update: Update, context: BotContext) -> None:
     """Opens the founding form, with the enterprise chosen when it came from its card."""
-    if not await common.allowed(update, context, Role.OFFICER):
-        return
-    query = update.callback_query
-    match = START.fullmatch(query.data or "") if query else None
-    if query is not None:
-        await query.answer()
-    answers = {"enterprise": int(match[1])} if match else None
-    if answers is not None and context.member is not None:
-        async with unit_of_work(context.bot_data.session_factory) as uow:
-            if await enterprises.get_in_scope(uow.session, answers["enterprise"], context.member.region) is None:
-                answers = None  # another region's enterprise: choose again
-    await context.bot_data.runner.start(update, context, FORM.name, answers)
+    if await common.allowed(update, context, Role.OFFICER):
+        await context.bot_data.runner.start_from_button(update, context, FORM.name, START)
 
 
 async def correct_founding(update: Update, context: BotContext) -> None:
     """Reopens a saved founding on its confirmation card, if it may still be corrected."""
-    query, member = update.callback_query, context.member
-    match = CORRECT.fullmatch(query.data or "") if query else None
-    if query is None or member is None or match is None:
-        return
-    async with unit_of_work(context.bot_data.session_factory) as uow:
-        founding = await foundings.get_in_scope(uow.session, int(match[1]), member.region)
-        allowed = founding is not None and await reviews.may_correct(
+
+    async def load(uow: UnitOfWork, member: Member, founding_id: int) -> dict[str, Any] | None:
+        founding = await foundings.get_in_scope(uow.session, founding_id, member.region)
+        if founding is None or not await reviews.may_correct(
             uow.session, entity="founding", entity_id=founding.id, author_id=founding.officer_id,
-            created_at=founding.created_at, member_id=member.id, now=context.bot_data.now())
-    if founding is None or not allowed:
-        await query.answer(label("correction_closed", context.locale()), show_alert=True)
-        return
-    await query.answer()
-    answers = {
-        "_record": founding.id, "enterprise": founding.enterprise_id, "founded_on": founding.founded_on.isoformat(),
-        "org_type": founding.org_type, "method": founding.method, "secretary": {"text": founding.secretary},
-        "members": founding.members,
-    }
-    await context.bot_data.runner.start(update, context, FORM.name, answers)
+            created_at=founding.created_at, member_id=member.id, now=context.bot_data.now(),
+        ):
+            return None
+        return {
+            "_record": founding.id, "enterprise": founding.enterprise_id, "founded_on": founding.founded_on.isoformat(),
+            "org_type": founding.org_type, "method": founding.method, "secretary": {"text": founding.secretary},
+            "members": founding.members,
+        }
+
+    await context.bot_data.runner.reopen(update, context, FORM.name, CORRECT, load)
 
 
 def handlers() -> list[BaseHandler[Update, BotContext, Any]]:

@@ -43,7 +43,8 @@ from storage import development, enterprises, people, reviews
 from storage.development import ORDER, Pipeline, Problem
 from storage.enums import Gender, Role, Stage
 from storage.models import Person
-from storage.uow import unit_of_work
+from storage.officers import Member
+from storage.uow import UnitOfWork
 
 START = re.compile(r"nominate:start:(\d{1,12})")
 CORRECT = re.compile(r"nominate:correct:(\d{1,12})")
@@ -417,34 +418,20 @@ def answers_of(person: Person) -> dict[str, Any]:
 async def start_nominate(update: Update, context: BotContext) -> None:
     """Opens the nomination form (or offers the unfinished draft back); from a visit receipt or
     an enterprise card with that enterprise already chosen, if it is in the officer's region."""
-    if not await common.allowed(update, context, Role.OFFICER):
-        return
-    query = update.callback_query
-    match = START.fullmatch(query.data or "") if query is not None else None
-    answers = None
-    if query is not None:
-        await query.answer()
-    if match is not None and context.member is not None:
-        async with unit_of_work(context.bot_data.session_factory) as uow:
-            if await enterprises.get_in_scope(uow.session, int(match[1]), context.member.region) is not None:
-                answers = {"enterprise": int(match[1])}
-    await context.bot_data.runner.start(update, context, FORM.name, answers)
+    if await common.allowed(update, context, Role.OFFICER):
+        await context.bot_data.runner.start_from_button(update, context, FORM.name, START)
 
 
 async def correct_person(update: Update, context: BotContext) -> None:
     """Reopens a nomination on its confirmation card, while it may still be corrected."""
-    query, member = update.callback_query, context.member
-    match = CORRECT.fullmatch(query.data or "") if query else None
-    if query is None or member is None or match is None:
-        return
-    async with unit_of_work(context.bot_data.session_factory) as uow:
-        person = await people.get_in_scope(uow.session, int(match[1]), member.region)
-        allowed = person is not None and await may_correct(uow.session, person, member.id, context.bot_data.now())
-    if person is None or not allowed:
-        await query.answer(label("correction_closed", context.locale()), show_alert=True)
-        return
-    await query.answer()
-    await context.bot_data.runner.start(update, context, FORM.name, answers_of(person))
+
+    async def load(uow: UnitOfWork, member: Member, person_id: int) -> dict[str, Any] | None:
+        person = await people.get_in_scope(uow.session, person_id, member.region)
+        if person is None or not await may_correct(uow.session, person, member.id, context.bot_data.now()):
+            return None
+        return answers_of(person)
+
+    await context.bot_data.runner.reopen(update, context, FORM.name, CORRECT, load)
 
 
 def handlers() -> list[BaseHandler[Update, BotContext, Any]]:

@@ -33,7 +33,8 @@ from handlers.pickers import EnterpriseSource
 from storage import audit, enterprises, reviews, visits
 from storage.enums import Activity, Role
 from storage.models import Visit
-from storage.uow import unit_of_work
+from storage.officers import Member
+from storage.uow import UnitOfWork
 
 MAX_EMPLOYEES = 1_000_000
 CORRECT = re.compile(r"visit:correct:(\d{1,12})")
@@ -171,18 +172,14 @@ def answers_of(visit: Visit) -> dict[str, Any]:
 
 async def correct_visit(update: Update, context: BotContext) -> None:
     """Reopens a saved visit on its confirmation card, while it may still be corrected."""
-    query, member = update.callback_query, context.member
-    match = CORRECT.fullmatch(query.data or "") if query else None
-    if query is None or member is None or match is None:
-        return
-    async with unit_of_work(context.bot_data.session_factory) as uow:
-        visit = await visits.get_in_scope(uow.session, int(match[1]), member.region)
-        allowed = visit is not None and await _may_correct(uow.session, visit, member.id, context.bot_data.now())
-    if visit is None or not allowed:
-        await query.answer(label("correction_closed", context.locale()), show_alert=True)
-        return
-    await query.answer()
-    await context.bot_data.runner.start(update, context, FORM.name, answers_of(visit))
+
+    async def load(uow: UnitOfWork, member: Member, visit_id: int) -> dict[str, Any] | None:
+        visit = await visits.get_in_scope(uow.session, visit_id, member.region)
+        if visit is None or not await _may_correct(uow.session, visit, member.id, context.bot_data.now()):
+            return None
+        return answers_of(visit)
+
+    await context.bot_data.runner.reopen(update, context, FORM.name, CORRECT, load)
 
 
 def start_button(enterprise_id: int) -> str:
@@ -192,18 +189,8 @@ def start_button(enterprise_id: int) -> str:
 async def start_visit(update: Update, context: BotContext) -> None:
     """Opens the visit form (or offers the unfinished draft back); from an enterprise card or a
     reminder, with that enterprise already chosen if it is in the officer's region."""
-    if not await common.allowed(update, context, Role.OFFICER):
-        return
-    query = update.callback_query
-    match = START.fullmatch(query.data or "") if query is not None else None
-    answers = None
-    if query is not None:
-        await query.answer()
-    if match is not None and context.member is not None:
-        async with unit_of_work(context.bot_data.session_factory) as uow:
-            if await enterprises.get_in_scope(uow.session, int(match[1]), context.member.region) is not None:
-                answers = {"enterprise": int(match[1])}
-    await context.bot_data.runner.start(update, context, FORM.name, answers)
+    if await common.allowed(update, context, Role.OFFICER):
+        await context.bot_data.runner.start_from_button(update, context, FORM.name, START)
 
 
 def handlers() -> list[BaseHandler[Update, BotContext, Any]]:
