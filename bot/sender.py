@@ -1,0 +1,263 @@
+"""The outbox sender: drains `storage.outbox` within Telegram's limits.
+
+Limits kept: at most 30 messages in any rolling second overall, at least one second between two
+messages to one chat (`Pacer`); a 429's `retry_after` pauses all sending for that long and the
+same message is tried again (a 429 is not a failure); timeouts, network errors and 5xx put the
+row back with exponential backoff until `max_attempts`, then it is `failed`; 403 (the user
+blocked the bot) drops the row and marks the user `blocked_bot`; other 400s fail at once (the
+message itself is wrong, resending cannot help). Quiet hours: a message whose send time falls in
+21:00–08:00 local (`BOT_TIMEZONE`) is pushed to the next 08:00, unless its kind is in
+`quiet_exempt` (empty by default).
+
+Delivery guarantee — at least once, with a crash window of one message per sender:
+each claim is committed before anything is sent, and each row is committed `sent` in its own
+unit of work right after Telegram accepted it. A crash (or a failed commit) after Telegram
+accepted a message but before its `mark_sent` commits leaves that one row `sending`; after the
+lease it is claimed again and sent again, so that one message arrives twice. Rows claimed but
+not yet sent when the sender died are only delayed until the lease expires, never duplicated.
+Outside that window no message is sent twice: a `sending` row is not claimable until its lease
+expires (keep the lease far longer than a drain takes), and on PostgreSQL two senders never
+claim the same row (SKIP LOCKED). Exactly-once is not reachable: Telegram has no idempotency key.
+
+Time is injected: `clock` gives the current time (pacing and quiet hours read it) and `sleep`
+waits; tests pass a fake clock whose sleep advances it, so nothing really waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+
+from bot.clock import Clock
+from storage import outbox
+from storage.uow import unit_of_work
+
+logger = logging.getLogger(__name__)
+
+GLOBAL_PER_SECOND = 30  # Telegram: about 30 messages per second to all chats together
+CHAT_INTERVAL = 1.0  # Telegram: about one message per second to one chat
+# Our clock and Telegram's never agree to the microsecond; a millisecond's margin keeps the
+# 31st message of a second from landing on the very edge of Telegram's window.
+MARGIN = 0.001
+QUIET_START = time(21, 0)
+QUIET_END = time(8, 0)
+MAX_THROTTLES = 5  # 429s in a row for one message before it is put back for a later drain
+
+
+class Pacer:
+    """When the next message may go: a sliding one-second window overall, a gap per chat.
+
+    Pure bookkeeping on seconds from any monotonic origin; the sender asks `wait` before each
+    send, sleeps that long, then calls `record`.
+    """
+
+    def __init__(self, per_second: int = GLOBAL_PER_SECOND, chat_interval: float = CHAT_INTERVAL) -> None:
+        self.per_second = per_second
+        self.chat_interval = chat_interval
+        self._window: deque[float] = deque()  # send times within the last second
+        self._chat_next: dict[int, float] = {}
+        self._paused_until = float("-inf")
+
+    def _trim(self, now: float) -> None:
+        while self._window and now - self._window[0] >= 1.0 + MARGIN:
+            self._window.popleft()
+
+    def wait(self, chat_id: int, now: float) -> float:
+        """Seconds to wait before a message to `chat_id` may be sent (0 if it may go now)."""
+        self._trim(now)
+        ready = max(self._paused_until, self._chat_next.get(chat_id, float("-inf")))
+        if len(self._window) >= self.per_second:
+            ready = max(ready, self._window[0] + 1.0 + MARGIN)
+        return max(0.0, ready - now)
+
+    def record(self, chat_id: int, now: float) -> None:
+        self._trim(now)
+        self._window.append(now)
+        self._chat_next[chat_id] = now + self.chat_interval + MARGIN
+
+    def pause(self, seconds: float, now: float) -> None:
+        """Telegram said retry_after: nothing goes out before then."""
+        self._paused_until = max(self._paused_until, now + seconds)
+
+    def pick(self, chat_ids: Iterable[int], now: float) -> int:
+        """Index of the chat that may be sent to soonest (the first on ties, keeping order).
+
+        Without it ten messages to one chat at the head of a batch would hold back every other
+        chat for ten seconds.
+        """
+        best, best_wait = 0, float("inf")
+        for index, chat_id in enumerate(chat_ids):
+            delay = self.wait(chat_id, now)
+            if delay < best_wait:
+                best, best_wait = index, delay
+                if delay == 0.0:
+                    break
+        return best
+
+
+def in_quiet_hours(moment: datetime, tz: ZoneInfo) -> bool:
+    local = moment.astimezone(tz).time()
+    return local >= QUIET_START or local < QUIET_END
+
+
+def quiet_hours_end(moment: datetime, tz: ZoneInfo) -> datetime:
+    """The next 08:00 local at or after `moment` (the morning after, for an evening moment)."""
+    local = moment.astimezone(tz)
+    day = local.date() if local.time() < QUIET_END else local.date() + timedelta(days=1)
+    return datetime.combine(day, QUIET_END, tzinfo=tz)
+
+
+def backoff(attempts: int, base: timedelta, cap: timedelta) -> timedelta:
+    """Delay before retry after `attempts` failed attempts: base, 2·base, 4·base, … up to cap."""
+    return min(cap, base * (2 ** max(0, attempts - 1)))
+
+
+def keyboard(buttons: list[Any]) -> InlineKeyboardMarkup | None:
+    rows = [[InlineKeyboardButton(text=b["text"], callback_data=b["callback_data"]) for b in row] for row in buttons]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+@dataclass(frozen=True)
+class _Job:
+    id: int
+    chat_id: int
+    kind: str
+    text: str
+    buttons: list[Any]
+    attempts: int
+
+
+@dataclass
+class DrainReport:
+    sent: list[int] = field(default_factory=list)  # outbox ids
+    retried: list[int] = field(default_factory=list)  # put back after a transient error
+    failed: list[int] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)
+    postponed: list[int] = field(default_factory=list)  # quiet hours
+    throttled: int = 0  # 429 answers seen (0 when pacing is right)
+
+
+async def _real_sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+@dataclass
+class OutboxSender:
+    clock: Clock
+    tz: ZoneInfo
+    sleep: Callable[[float], Awaitable[None]] = _real_sleep
+    lease: timedelta = timedelta(minutes=10)
+    batch: int = 100
+    max_attempts: int = 5
+    backoff_base: timedelta = timedelta(seconds=30)
+    backoff_cap: timedelta = timedelta(hours=1)
+    quiet_exempt: frozenset[str] = frozenset()
+    pacer: Pacer = field(default_factory=Pacer)
+
+    def _seconds(self) -> float:
+        return self.clock.now().timestamp()
+
+    async def drain(
+        self, bot: Bot, factory: async_sessionmaker[AsyncSession], *, now: datetime | None = None, limit: int = 1000
+    ) -> DrainReport:
+        """Sends what is due, batch by batch, until nothing is due or `limit` rows were handled."""
+        report = DrainReport()
+        handled = 0
+        while handled < limit:
+            claimed_at = now if now is not None else self.clock.now()
+            async with unit_of_work(factory) as uow:
+                rows = await outbox.claim(uow.session, now=claimed_at, limit=min(self.batch, limit - handled),
+                                          lease=self.lease)
+                jobs = [_Job(r.id, r.chat_id, r.kind, r.text, list(r.buttons), r.attempts) for r in rows]
+                await uow.commit()
+            if not jobs:
+                break
+            handled += len(jobs)
+            while jobs:
+                job = jobs.pop(self.pacer.pick((j.chat_id for j in jobs), self._seconds()))
+                await self._deliver(bot, factory, job, report)
+        return report
+
+    async def _deliver(
+        self, bot: Bot, factory: async_sessionmaker[AsyncSession], job: _Job, report: DrainReport
+    ) -> None:
+        throttles = 0
+        while True:
+            delay = self.pacer.wait(job.chat_id, self._seconds())
+            if delay > 0:
+                await self.sleep(delay)
+            moment = self.clock.now()
+            if job.kind not in self.quiet_exempt and in_quiet_hours(moment, self.tz):
+                async with unit_of_work(factory) as uow:
+                    await outbox.mark_retry(uow.session, job.id, attempts=job.attempts,
+                                            not_before=quiet_hours_end(moment, self.tz), error=None)
+                    await uow.commit()
+                report.postponed.append(job.id)
+                return
+            self.pacer.record(job.chat_id, moment.timestamp())
+            try:
+                message = await bot.send_message(job.chat_id, job.text, parse_mode=ParseMode.HTML,
+                                                 reply_markup=keyboard(job.buttons))
+            except RetryAfter as exc:
+                report.throttled += 1
+                throttles += 1
+                wait = exc.retry_after
+                seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+                self.pacer.pause(seconds, self._seconds())
+                if throttles < MAX_THROTTLES:
+                    continue  # the pacer sleeps retry_after before the same message goes again
+                await self._put_back(factory, job, job.attempts, self.clock.now() + timedelta(seconds=seconds), exc)
+                report.retried.append(job.id)
+                return
+            except Forbidden as exc:
+                async with unit_of_work(factory) as uow:
+                    await outbox.mark_dropped(uow.session, job.id, error=str(exc))
+                    await uow.commit()
+                report.dropped.append(job.id)
+                return
+            except BadRequest as exc:
+                # BadRequest is a NetworkError subclass in PTB, but retrying a malformed message is futile.
+                await self._fail(factory, job, job.attempts + 1, exc)
+                report.failed.append(job.id)
+                return
+            except TelegramError as exc:  # TimedOut, NetworkError, 5xx: transient
+                attempts = job.attempts + 1
+                if attempts >= self.max_attempts:
+                    await self._fail(factory, job, attempts, exc)
+                    report.failed.append(job.id)
+                else:
+                    retry_at = self.clock.now() + backoff(attempts, self.backoff_base, self.backoff_cap)
+                    await self._put_back(factory, job, attempts, retry_at, exc)
+                    report.retried.append(job.id)
+                return
+            # Committed on its own right away: this is the crash window of the guarantee above.
+            async with unit_of_work(factory) as uow:
+                await outbox.mark_sent(uow.session, job.id, now=self.clock.now(), telegram_message_id=message.message_id)
+                await uow.commit()
+            report.sent.append(job.id)
+            return
+
+    async def _put_back(
+        self, factory: async_sessionmaker[AsyncSession], job: _Job, attempts: int, not_before: datetime, exc: Exception
+    ) -> None:
+        logger.info("outbox %s: retry at %s after %s", job.id, not_before.isoformat(), exc)
+        async with unit_of_work(factory) as uow:
+            await outbox.mark_retry(uow.session, job.id, attempts=attempts, not_before=not_before, error=str(exc))
+            await uow.commit()
+
+    async def _fail(self, factory: async_sessionmaker[AsyncSession], job: _Job, attempts: int, exc: Exception) -> None:
+        logger.warning("outbox %s: giving up after %s attempts: %s", job.id, attempts, exc)
+        async with unit_of_work(factory) as uow:
+            await outbox.mark_failed(uow.session, job.id, attempts=attempts, error=str(exc))
+            await uow.commit()

@@ -1,0 +1,269 @@
+"""The outbox sender against the Bot API emulator with Telegram's flood control switched on.
+
+The clock is fake and shared: the emulator's flood control reads it, the sender paces by it, and
+the sender's sleep advances it, so a ten-second drain takes no real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Bot
+
+from bot.clock import FixedClock
+from bot.emulator import BotApiEmulator, UserChat
+from bot.sender import OutboxSender
+from storage import outbox
+from storage.enums import Role
+from storage.models import OutboxMessage, User
+from storage.uow import unit_of_work
+
+TZ = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+TOKEN = "1000001:SANDBOX-offline-token"
+
+
+@dataclass
+class FakeClock(FixedClock):
+    """A fixed clock whose sleep moves it forward instead of waiting."""
+
+    slept: list[float] = field(default_factory=list)
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.advance(timedelta(seconds=seconds))
+        await asyncio.sleep(0)
+
+    def seconds(self) -> float:
+        return self.current.timestamp()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW)
+
+
+@pytest.fixture
+async def emulator(clock: FakeClock) -> AsyncIterator[BotApiEmulator]:
+    async with BotApiEmulator(rate_limit=True, clock=clock.seconds) as emu:
+        yield emu
+
+
+@pytest.fixture
+async def telegram_bot(emulator: BotApiEmulator) -> AsyncIterator[Bot]:
+    async with Bot(TOKEN, base_url=emulator.base_url) as bot:
+        yield bot
+
+
+@pytest.fixture
+def sender(clock: FakeClock) -> OutboxSender:
+    return OutboxSender(clock=clock, tz=TZ, sleep=clock.sleep)
+
+
+async def _users(factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator, count: int) -> list[tuple[int, UserChat]]:
+    """Officers who have started the bot (so their chats exist for it): (user id, chat)."""
+    result = []
+    async with unit_of_work(factory) as uow:
+        for n in range(count):
+            chat = emulator.user(501 + n, f"干部{n}")
+            chat.send_text("/start")
+            user = User(name=f"干部{n}", role=Role.OFFICER, region="宜昌市/枝江市", telegram_user_id=chat.id, chat_id=chat.id)
+            uow.session.add(user)
+            await uow.session.flush()
+            result.append((user.id, chat))
+        await uow.commit()
+    return result
+
+
+async def _enqueue(factory: async_sessionmaker[AsyncSession], items: list[tuple[str, int, int]], *,
+                   due: datetime = NOW) -> None:
+    async with unit_of_work(factory) as uow:
+        for key, user_id, chat_id in items:
+            button = {"text": "立即填报", "callback_data": f"remind:now:{user_id}"}
+            await outbox.enqueue(uow.session, dedupe_key=key, chat_id=chat_id, user_id=user_id, kind="reminder",
+                                 text=f"<b>提醒</b> {key}", buttons=[[button]], not_before=due)
+        await uow.commit()
+
+
+async def _rows(factory: async_sessionmaker[AsyncSession]) -> dict[str, OutboxMessage]:
+    async with unit_of_work(factory) as uow:
+        return {r.dedupe_key: r for r in (await uow.session.scalars(select(OutboxMessage))).all()}
+
+
+def _texts(chat: UserChat) -> list[str]:
+    return [str(m.get("text", "")) for m in chat.messages]
+
+
+async def test_fifty_messages_to_five_users_go_out_without_a_single_429(
+    factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator, telegram_bot: Bot,
+    sender: OutboxSender, clock: FakeClock,
+) -> None:
+    users = await _users(factory, emulator, 5)
+    await _enqueue(factory, [(f"r{n}:{i}", uid, chat.id) for n in range(10) for i, (uid, chat) in enumerate(users)])
+
+    report = await sender.drain(telegram_bot, factory)
+
+    assert len(report.sent) == 50 and report.throttled == 0
+    assert emulator.throttled == []
+    for i, (_, chat) in enumerate(users):
+        assert _texts(chat) == [f"提醒 r{n}:{i}" for n in range(10)]  # each chat in queue order
+        assert chat.messages[0]["reply_markup"]["inline_keyboard"][0][0]["text"] == "立即填报"
+    # One a second per chat, the five chats interleaved: about ten seconds, not fifty.
+    assert 9.0 <= (clock.now() - NOW).total_seconds() < 10.0
+    assert {r.status for r in (await _rows(factory)).values()} == {"sent"}
+    assert emulator.violations == []
+
+
+async def test_a_429_is_honoured_and_the_message_goes_out_once(
+    factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator, telegram_bot: Bot,
+    sender: OutboxSender, clock: FakeClock,
+) -> None:
+    [(uid, chat)] = await _users(factory, emulator, 1)
+    await _enqueue(factory, [("a", uid, chat.id)])
+    emulator.fail_next("sendMessage", status=429, description="Too Many Requests: retry after 2", retry_after=2)
+
+    report = await sender.drain(telegram_bot, factory)
+
+    assert report.sent != [] and report.throttled == 1 and report.retried == []
+    assert 2.0 in clock.slept
+    assert _texts(chat) == ["提醒 a"]
+    row = (await _rows(factory))["a"]
+    assert (row.status, row.attempts) == ("sent", 0)  # a 429 is not a failed attempt
+    assert emulator.violations == []
+
+
+async def test_a_server_error_is_retried_with_backoff(
+    factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator, telegram_bot: Bot,
+    sender: OutboxSender, clock: FakeClock,
+) -> None:
+    [(uid, chat)] = await _users(factory, emulator, 1)
+    await _enqueue(factory, [("a", uid, chat.id)])
+    emulator.fail_next("sendMessage", status=500, description="Internal Server Error")
+
+    first = await sender.drain(telegram_bot, factory)
+    assert first.retried != [] and first.sent == []
+    row = (await _rows(factory))["a"]
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert row.not_before == clock.now() + sender.backoff_base
+    # Not before the backoff is over; then it goes, once.
+    assert (await sender.drain(telegram_bot, factory)).sent == []
+    clock.advance(sender.backoff_base)
+    assert (await sender.drain(telegram_bot, factory)).sent != []
+    assert _texts(chat) == ["提醒 a"]
+    assert emulator.violations == []
+
+
+async def test_errors_that_persist_fail_the_row_after_max_attempts(
+    factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator, telegram_bot: Bot,
+    clock: FakeClock,
+) -> None:
+    sender = OutboxSender(clock=clock, tz=TZ, sleep=clock.sleep, max_attempts=3)
+    [(uid, chat)] = await _users(factory, emulator, 1)
+    await _enqueue(factory, [("a", uid, chat.id)])
+    emulator.fail_next("sendMessage", status=502, description="Bad Gateway", times=3)
+    for _ in range(3):
+        await sender.drain(telegram_bot, factory)
+        clock.advance(timedelta(hours=1))
+    row = (await _rows(factory))["a"]
+    assert (row.status, row.attempts, row.last_error) == ("failed", 3, "Bad Gateway")
+    assert _texts(chat) == []
+    assert emulator.violations == []
+
+
+async def test_a_user_who_blocked_the_bot_is_marked_and_the_row_dropped(
+    factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator, telegram_bot: Bot, sender: OutboxSender,
+) -> None:
+    [(blocked_id, blocked), (other_id, other)] = await _users(factory, emulator, 2)
+    blocked.block()
+    await _enqueue(factory, [("a", blocked_id, blocked.id), ("b", other_id, other.id)])
+
+    report = await sender.drain(telegram_bot, factory)
+
+    rows = await _rows(factory)
+    assert report.dropped == [rows["a"].id] and report.sent == [rows["b"].id]
+    assert rows["a"].status == "dropped" and rows["b"].status == "sent"
+    async with unit_of_work(factory) as uow:
+        users = {u.id: u for u in (await uow.session.scalars(select(User))).all()}
+    assert users[blocked_id].blocked_bot is True and users[other_id].blocked_bot is False
+    assert _texts(other) == ["提醒 b"]
+    assert emulator.violations == []
+
+
+async def test_quiet_hours_move_a_22_oclock_message_to_8_the_next_morning(
+    factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator, telegram_bot: Bot,
+    sender: OutboxSender, clock: FakeClock,
+) -> None:
+    [(uid, chat)] = await _users(factory, emulator, 1)
+    evening = datetime(2026, 11, 25, 22, 0, tzinfo=TZ)
+    clock.current = evening.astimezone(UTC)
+    await _enqueue(factory, [("a", uid, chat.id)], due=clock.now())
+
+    report = await sender.drain(telegram_bot, factory)
+
+    morning = datetime(2026, 11, 26, 8, 0, tzinfo=TZ)
+    assert report.postponed != [] and _texts(chat) == []
+    row = (await _rows(factory))["a"]
+    assert (row.status, row.not_before, row.attempts) == ("pending", morning, 0)
+    clock.current = datetime(2026, 11, 26, 7, 59, tzinfo=TZ).astimezone(UTC)
+    assert (await sender.drain(telegram_bot, factory)).sent == []
+    clock.current = morning.astimezone(UTC)
+    assert (await sender.drain(telegram_bot, factory)).sent != []
+    assert _texts(chat) == ["提醒 a"]
+    assert emulator.violations == []
+
+
+async def test_an_allowed_kind_is_sent_in_quiet_hours(
+    factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator, telegram_bot: Bot, clock: FakeClock,
+) -> None:
+    sender = OutboxSender(clock=clock, tz=TZ, sleep=clock.sleep, quiet_exempt=frozenset({"reminder"}))
+    [(uid, chat)] = await _users(factory, emulator, 1)
+    clock.current = datetime(2026, 11, 25, 22, 0, tzinfo=TZ).astimezone(UTC)
+    await _enqueue(factory, [("a", uid, chat.id)], due=clock.now())
+    assert (await sender.drain(telegram_bot, factory)).sent != []
+    assert _texts(chat) == ["提醒 a"]
+    assert emulator.violations == []
+
+
+async def test_a_crash_between_send_and_mark_resends_that_one_message_after_the_lease(
+    factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator, telegram_bot: Bot,
+    sender: OutboxSender, clock: FakeClock, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    users = await _users(factory, emulator, 3)
+    await _enqueue(factory, [(f"m{i}", uid, chat.id) for i, (uid, chat) in enumerate(users)])
+    real_mark_sent = outbox.mark_sent
+    crashed: list[int] = []
+
+    async def crash_once(session: AsyncSession, outbox_id: int, **kwargs: Any) -> None:
+        if not crashed:
+            crashed.append(outbox_id)
+            raise RuntimeError("process killed after Telegram accepted the message")
+        await real_mark_sent(session, outbox_id, **kwargs)
+
+    monkeypatch.setattr(outbox, "mark_sent", crash_once)
+    with pytest.raises(RuntimeError):
+        await sender.drain(telegram_bot, factory)
+    # Telegram has the first message; the outbox still says every row is being sent.
+    assert [_texts(chat) for _, chat in users] == [["提醒 m0"], [], []]
+    assert {r.status for r in (await _rows(factory)).values()} == {"sending"}
+
+    # A restarted sender leaves the claimed rows alone while the lease runs...
+    restarted = OutboxSender(clock=clock, tz=TZ, sleep=clock.sleep)
+    assert (await restarted.drain(telegram_bot, factory)).sent == []
+    # ...and takes them back after it: the interrupted one arrives a second time, the others once.
+    clock.advance(restarted.lease)
+    assert len((await restarted.drain(telegram_bot, factory)).sent) == 3
+    assert [_texts(chat) for _, chat in users] == [["提醒 m0", "提醒 m0"], ["提醒 m1"], ["提醒 m2"]]
+    assert {r.status for r in (await _rows(factory)).values()} == {"sent"}
+    # Nothing is sent again afterwards.
+    clock.advance(restarted.lease * 2)
+    assert (await restarted.drain(telegram_bot, factory)).sent == []
+    assert sum(len(_texts(chat)) for _, chat in users) == 4
+    assert emulator.violations == []
