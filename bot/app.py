@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,8 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.processor import PerChatUpdateProcessor
-from handlers import common, enterprise, feedback, founding, nomination, owner, people, review, supervisor, visit
+from bot.sender import OutboxSender
+from handlers import common, enterprise, feedback, founding, nomination, owner, people, reminders, review, supervisor, visit
 from handlers.adapter import FormRunner
 from handlers.context import BotContext, BotData
 from handlers.forms import FormEngine
@@ -21,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 # Each conversation module declares its FORMS and its handlers(); they are registered in this
 # order, all before the fallbacks (which take any text or button left over for the open form).
-MODULES = (visit, founding, nomination, people, feedback, owner, supervisor, enterprise, review)
+MODULES = (visit, founding, nomination, people, feedback, owner, supervisor, enterprise, review, reminders)
 FORMS = tuple(form for module in MODULES for form in module.FORMS)
 SANDBOX_TOKEN = "1000001:SANDBOX-offline-token"
 
@@ -31,6 +33,7 @@ def build_application(
     *,
     clock: Clock | None = None,
     on_processed: Callable[[int], None] | None = None,
+    scheduler: bool = False,
 ) -> Application[Any, BotContext, Any, Any, BotData, Any]:
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else SANDBOX_TOKEN
     builder = (
@@ -50,7 +53,11 @@ def build_application(
     data.session_factory = make_session_factory(make_async_engine(settings.database_url))
     data.engine = engine
     data.runner = FormRunner(engine)
+    # One sender per process: its pacing carries Telegram's limits from one drain to the next.
+    data.sender = OutboxSender(clock=clock or SystemClock(), tz=settings.timezone, timer=time.monotonic)
     data.clock = clock or SystemClock()
+    # Only `python -m bot run` schedules jobs; tests and the sandbox call the sweep themselves.
+    data.scheduling = settings if scheduler else None
     data.tz = settings.timezone
     data.locale = settings.bot_locale
 
@@ -68,10 +75,18 @@ async def on_startup(application: Application[Any, BotContext, Any, Any, BotData
     locale = application.bot_data.locale
     await application.bot.set_my_commands(common.commands_for(None, common.DEFAULT_COMMANDS, locale))
     application.bot_data.bot_username = application.bot.username
+    data = application.bot_data
+    if data.scheduling is not None:
+        from bot.scheduler import Runtime, start_scheduler
+
+        data.scheduler = start_scheduler(Runtime(application.bot, data.session_factory, data.clock, data.scheduling,
+                                                 data.sender))
     logger.info("Bot @%s ready", application.bot.username)
 
 
 async def on_shutdown(application: Application[Any, BotContext, Any, Any, BotData, Any]) -> None:
+    if application.bot_data.scheduler is not None:
+        application.bot_data.scheduler.shutdown(wait=False)
     await application.bot_data.session_factory.kw["bind"].dispose()
 
 

@@ -74,7 +74,7 @@ def run(settings: Settings) -> int:
         logger.error("TELEGRAM_BOT_TOKEN is not set. For a try-out without a token: python -m bot shell")
         return 2
     upgrade(settings.database_url)
-    application = build_application(settings)
+    application = build_application(settings, scheduler=True)
     application.run_polling(allowed_updates=Update.ALL_TYPES)
     return 0
 

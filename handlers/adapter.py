@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest
 
 from bot.render import label, render
 from handlers.context import BotContext
@@ -25,13 +26,12 @@ from handlers.forms import (
     FormEngine,
     FormState,
     Incoming,
-    Notice,
     Option,
     Outcome,
     Prompt,
     Reply,
 )
-from storage import drafts, enterprises
+from storage import drafts, enterprises, outbox
 from storage.models import Draft
 from storage.officers import Member
 from storage.uow import UnitOfWork, unit_of_work
@@ -242,6 +242,14 @@ class FormRunner:
     async def _persist(
         self, uow: UnitOfWork, context: BotContext, member: Member, draft: Draft | None, outcome: Outcome
     ) -> int | None:
+        # Messages for other people go through the outbox in the same unit of work as the record
+        # they are about: committed together, sent within Telegram's limits, never lost.
+        for notice in outcome.others:
+            await outbox.enqueue(
+                uow.session, dedupe_key=f"notice:{notice.chat_id}:{secrets.token_hex(8)}", chat_id=notice.chat_id,
+                user_id=None, kind="notice", text=notice.prompt.text, buttons=_plain_buttons(notice.prompt),
+                not_before=context.bot_data.now(),
+            )
         if outcome.state is None:
             if draft is not None:
                 await drafts.discard(uow.session, member.id)
@@ -263,17 +271,17 @@ class FormRunner:
                 await _edit(query.message, reply, markup)
                 continue
             await context.bot.send_message(chat_id, reply.prompt.text, parse_mode=ParseMode.HTML, reply_markup=markup)
-        for other in outcome.others:
-            await _tell(context, other)
+        if outcome.others:
+            # Told at once (quiet hours permitting): the outbox is drained now rather than at the
+            # sender job's next run.
+            data = context.bot_data
+            await data.sender.drain(context.bot, data.session_factory, limit=len(outcome.others) + 10)
 
 
-async def _tell(context: BotContext, notice: Notice) -> None:
-    """A message to another user; their having blocked the bot must not fail the sender's turn."""
-    try:
-        await context.bot.send_message(notice.chat_id, notice.prompt.text, parse_mode=ParseMode.HTML,
-                                       reply_markup=keyboard(notice.prompt, None, 0))
-    except Forbidden:
-        logger.info("Chat %s has blocked the bot; notice not delivered", notice.chat_id)
+def _plain_buttons(prompt: Prompt) -> list[list[dict[str, str]]]:
+    """A notice's buttons as the outbox stores them; notices only carry complete callbacks."""
+    return [[{"text": option.label, "callback_data": _callback(option, None, 0)} for option in row]
+            for row in prompt.buttons]
 
 
 async def _edit(message: Message, reply: Reply, markup: InlineKeyboardMarkup | None) -> None:

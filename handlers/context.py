@@ -13,6 +13,7 @@ from bot.clock import Clock, SystemClock
 from storage.officers import Member
 
 if TYPE_CHECKING:
+    from bot.sender import OutboxSender
     from handlers.adapter import FormRunner
     from handlers.forms import FormEngine
 
@@ -23,12 +24,15 @@ class BotData:
     session_factory: async_sessionmaker[AsyncSession]
     engine: FormEngine
     runner: FormRunner
+    sender: OutboxSender
     bot_username: str
     clock: Clock
     tz: ZoneInfo
     locale: str
 
     def __init__(self) -> None:
+        self.scheduling: Any = None  # bot.config.Settings when this process runs the scheduler
+        self.scheduler: Any = None
         self.clock = SystemClock()
         self.tz = ZoneInfo("Asia/Shanghai")
         self.locale = "zh_CN"

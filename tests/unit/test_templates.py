@@ -88,6 +88,8 @@ def _card(**changes: Any) -> dict[str, Any]:
 
 
 ERROR_VALUES: dict[str, dict[str, Any]] = {
+    "away_past": {"latest": date(2027, 2, 18)},
+    "away_too_far": {"latest": date(2027, 2, 18)},
     "use_buttons": {},
     "choose_at_least_one": {},
     "date_format": {},
@@ -497,6 +499,17 @@ SAMPLES: dict[str, dict[str, dict[str, Any]]] = {
         "nothing_yet": _feedback_card(enterprise=None, category=None, content=None, urgency=None),
     },
     "owner/saved": {"plain": {"number": 7}},
+    "reminders/overdue_visit": {"visited": {"enterprise": "枝江市楚韵纺织有限公司", "days": 31, "cadence": 30},
+                                "never": {"enterprise": "新开业的小超市", "days": None, "cadence": 30}},
+    "reminders/feedback": {"plain": {"enterprise": "楚韵", "number": 7, "days": 8, "category": "用工招工"}},
+    "reminders/milestone": {f"{code}_{late}": {"name": "李明", "stage": "入党积极分子", "enterprise": "楚韵",
+                                               "code": code, "due": TODAY, "overdue": late}
+                            for code in ("talk", "review", "candidate", "probation") for late in (True, False)},
+    "reminders/draft": {"named": {"form": "走访记录", "enterprise": "楚韵", "day": TODAY},
+                        "unnamed": {"form": "走访记录", "enterprise": None, "day": TODAY}},
+    "reminders/ask_away": {"plain": _step()},
+    "reminders/away_saved": {"plain": {"until": TODAY}},
+    "reminders/back": {"was_away": {"was_away": True}, "was_not": {"was_away": False}},
     "owner/items": {
         "none": {"rows": [], "enterprise": "楚韵", "tz": ZoneInfo("Asia/Shanghai")},
         "some": {"rows": [_feedback_row(), _feedback_row(status="resolved", resolution="已办好。", rating=3),

@@ -1,0 +1,193 @@
+"""The reminder sweep on SQLite and PostgreSQL: each kind found, nothing queued twice, who is
+skipped (away, blocked, unbound), and snoozes honoured."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+import handlers.reminders  # noqa: F401  registers the composer the sweep uses by default
+from handlers import feedback as feedback_handlers
+from handlers import people as people_handlers
+from handlers import visit as visit_handlers
+from handlers.adapter import DRAFT_BUTTON
+from handlers.reminders import LATER, SKIP
+from storage import sweep as sweeps
+from storage.models import (
+    Assignment,
+    Draft,
+    Enterprise,
+    Feedback,
+    OutboxMessage,
+    Person,
+    ReminderSnooze,
+    User,
+    Visit,
+)
+from storage.uow import unit_of_work
+
+TZ = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # Wednesday 10:00 local, ISO week 2026-W48
+TODAY = date(2026, 11, 25)
+
+
+async def _world(factory: async_sessionmaker[AsyncSession], **officer: object) -> dict[str, int]:
+    """One officer with an overdue enterprise, an old open feedback item, an activist due for
+    review and a draft left two days ago."""
+    async with unit_of_work(factory) as uow:
+        s = uow.session
+        values: dict[str, object] = {"name": "王芳", "role": "officer", "region": "宜昌市/枝江市", "chat_id": 501,
+                                     "telegram_user_id": 501, "created_at": NOW, **officer}
+        user = User(**values)
+        late = Enterprise(name="楚韵纺织", credit_code="A" * 18, region="宜昌市/枝江市", visit_cadence_days=30)
+        fine = Enterprise(name="白洋港", credit_code="B" * 18, region="宜昌市/枝江市", visit_cadence_days=30)
+        s.add_all([user, late, fine])
+        await s.flush()
+        s.add_all([
+            Assignment(enterprise_id=late.id, officer_id=user.id, started_on=date(2026, 1, 1)),
+            Assignment(enterprise_id=fine.id, officer_id=user.id, started_on=date(2026, 1, 1)),
+            Visit(enterprise_id=late.id, officer_id=user.id, visit_date=TODAY - timedelta(days=31)),
+            Visit(enterprise_id=fine.id, officer_id=user.id, visit_date=TODAY - timedelta(days=20)),
+            Feedback(enterprise_id=fine.id, raised_by="张总", channel="officer", category="hiring", content="招工难",
+                     urgency="normal", officer_id=user.id, created_at=NOW - timedelta(days=8)),
+            Feedback(enterprise_id=fine.id, raised_by="张总", channel="officer", category="hiring", content="新的",
+                     urgency="normal", officer_id=user.id, created_at=NOW - timedelta(days=6)),
+            Person(enterprise_id=late.id, officer_id=user.id, name="李明", gender="male",
+                   birth_date=date(1990, 1, 1), stage="activist", applied_on=date(2025, 1, 2),
+                   talked_on=date(2025, 1, 20), activist_on=date(2026, 5, 28)),
+            Draft(user_id=user.id, form="visit", step="visit_date", answers={"enterprise": late.id},
+                  updated_at=NOW - timedelta(days=2), created_at=NOW - timedelta(days=2)),
+        ])
+        await uow.commit()
+        return {"officer": user.id, "late": late.id, "fine": fine.id}
+
+
+async def _sweep(factory: async_sessionmaker[AsyncSession], now: datetime = NOW) -> sweeps.SweepReport:
+    async with unit_of_work(factory) as uow:
+        report = await sweeps.sweep(uow.session, now=now, tz=TZ)
+        await uow.commit()
+    return report
+
+
+async def _keys(factory: async_sessionmaker[AsyncSession]) -> list[str]:
+    async with factory() as s:
+        return sorted(await s.scalars(select(OutboxMessage.dedupe_key)))
+
+
+async def test_each_kind_is_found_once_however_often_the_sweep_runs(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    ids = await _world(session_factory)
+    report = await _sweep(session_factory)
+    assert report.queued == {"overdue_visit": 1, "feedback": 1, "milestone": 1, "draft": 1}
+    officer = ids["officer"]
+    async with session_factory() as s:
+        draft_id = await s.scalar(select(Draft.id))
+        feedback_id = await s.scalar(select(Feedback.id).order_by(Feedback.id))
+        person_id = await s.scalar(select(Person.id))
+    assert await _keys(session_factory) == sorted([
+        f"overdue_visit:enterprise:{ids['late']}:officer:{officer}:2026-W48",
+        f"feedback:{feedback_id}:officer:{officer}:2026-W48",
+        f"milestone:person:{person_id}:review:2026-11-28",
+        f"draft:{draft_id}:2026-11-23",
+    ])
+    assert (await _sweep(session_factory)).total == 0
+    assert (await _sweep(session_factory, NOW + timedelta(hours=5))).total == 0
+    # A new week is a new period for the weekly kinds only.
+    report = await _sweep(session_factory, NOW + timedelta(days=5))
+    assert report.queued == {"overdue_visit": 1, "feedback": 2, "milestone": 0, "draft": 0}
+
+
+async def test_a_reminder_has_its_text_and_buttons_matching_the_handlers(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    ids = await _world(session_factory)
+    await _sweep(session_factory)
+    async with session_factory() as s:
+        rows = {row.kind: row for row in await s.scalars(select(OutboxMessage))}
+    visit = rows["overdue_visit"]
+    assert visit.text == "⏰ 楚韵纺织已 31 天未走访（周期 30 天）。"
+    assert visit.chat_id == 501 and visit.user_id == ids["officer"] and visit.not_before == NOW
+    assert visit.buttons == [
+        [{"text": "立即填报", "callback_data": f"visit:start:{ids['late']}"}],
+        [{"text": "明天提醒", "callback_data": f"remind:later:{visit.id}"},
+         {"text": "本期不再提醒", "callback_data": f"remind:skip:{visit.id}"}],
+    ]
+    assert "李明（入党积极分子，楚韵纺织）将于 2026-11-28 满半年" in rows["milestone"].text
+    assert "未完成的走访记录（楚韵纺织）" in rows["draft"].text
+    patterns = {"overdue_visit": visit_handlers.START, "feedback": feedback_handlers.SHOW,
+                "milestone": people_handlers.REVIEW, "draft": DRAFT_BUTTON}
+    for kind, row in rows.items():
+        act, (later, skip) = row.buttons
+        assert patterns[kind].fullmatch(act[0]["callback_data"]), kind
+        assert LATER.fullmatch(later["callback_data"]) and SKIP.fullmatch(skip["callback_data"])
+        assert all(len(b["callback_data"].encode()) <= 64 for line in row.buttons for b in line)
+
+
+async def test_away_blocked_inactive_and_unbound_officers_get_nothing(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    for officer in ({"away_until": TODAY}, {"blocked_bot": True}, {"active": False}, {"chat_id": None}):
+        async with unit_of_work(session_factory) as uow:
+            for table in (OutboxMessage, Draft, Person, Feedback, Visit, Assignment, Enterprise, User):
+                await uow.session.execute(table.__table__.delete())
+            await uow.commit()
+        await _world(session_factory, **officer)
+        assert (await _sweep(session_factory)).total == 0, officer
+    # Away until yesterday: back today.
+    async with unit_of_work(session_factory) as uow:
+        user = await uow.session.scalar(select(User))
+        assert user is not None
+        user.chat_id, user.away_until = 501, TODAY - timedelta(days=1)
+        await uow.commit()
+    assert (await _sweep(session_factory)).total == 4
+
+
+async def test_snoozes_hold_a_subject_back_then_remind_once_more(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    ids = await _world(session_factory)
+    await _sweep(session_factory)
+    async with unit_of_work(session_factory) as uow:
+        rows = {row.kind: row for row in await uow.session.scalars(select(OutboxMessage))}
+        assert await sweeps.reminder_row(uow.session, rows["overdue_visit"].id, ids["officer"] + 1) is None
+        row = await sweeps.reminder_row(uow.session, rows["overdue_visit"].id, ids["officer"])
+        assert row is not None
+        await sweeps.snooze(uow.session, row, user_id=ids["officer"], actor_label="王芳", now=NOW,
+                            until=sweeps.later_until(NOW, TZ))
+        await sweeps.snooze(uow.session, rows["feedback"], user_id=ids["officer"], actor_label="王芳", now=NOW,
+                            skip=True)
+        await uow.commit()
+    async with session_factory() as s:
+        snoozed = {row.subject: row for row in await s.scalars(select(ReminderSnooze))}
+    subject = f"overdue_visit:enterprise:{ids['late']}:officer:{ids['officer']}"
+    assert snoozed[subject].until == datetime(2026, 11, 26, 1, 0, tzinfo=UTC)  # 09:00 local
+    assert snoozed[rows["feedback"].dedupe_key.rsplit(":", 1)[0]].skip_period == "2026-W48"
+    assert (await _sweep(session_factory, NOW + timedelta(hours=22))).total == 0  # 08:00 next day
+    report = await _sweep(session_factory, NOW + timedelta(hours=23))  # 09:00 next day
+    assert report.queued["overdue_visit"] == 1 and report.total == 1
+    assert f"{subject}:2026-W48:2026-11-26" in await _keys(session_factory)
+    # Two days on: the snoozed subject is not reminded a third time (the newer item is now due).
+    assert (await _sweep(session_factory, NOW + timedelta(days=2))).queued["overdue_visit"] == 0
+    # Next week: both subjects are reminded again under the new period, without the suffix.
+    report = await _sweep(session_factory, NOW + timedelta(days=5))
+    assert f"{subject}:2026-W49" in await _keys(session_factory)
+    assert report.queued["feedback"] == 2
+
+
+def test_a_reminder_key_gives_back_its_subject_and_period() -> None:
+    assert sweeps.parse_key("overdue_visit:enterprise:42:officer:7:2026-W47") == (
+        "overdue_visit:enterprise:42:officer:7", "2026-W47")
+    assert sweeps.parse_key("milestone:person:12:review:2027-03-01:2027-03-02") == (
+        "milestone:person:12:review", "2027-03-01")
+    assert sweeps.parse_key("digest:weekly:7:2026-W47") is None
+
+
+def test_leave_is_today_or_later_within_ninety_days() -> None:
+    assert sweeps.away_problem(TODAY, TODAY) is None
+    assert sweeps.away_problem(TODAY - timedelta(days=1), TODAY) == "away_past"
+    assert sweeps.away_problem(TODAY + timedelta(days=90), TODAY) is None
+    assert sweeps.away_problem(TODAY + timedelta(days=91), TODAY) == "away_too_far"
