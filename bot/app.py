@@ -14,6 +14,7 @@ from bot.config import Settings
 from bot.processor import PerChatUpdateProcessor
 from bot.sender import OutboxSender
 from handlers import common, enterprise, feedback, founding, nomination, owner, people, reminders, review, supervisor, visit
+from handlers import digest as digest_commands
 from handlers.adapter import FormRunner
 from handlers.context import BotContext, BotData
 from handlers.forms import FormEngine
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 # Each conversation module declares its FORMS and its handlers(); they are registered in this
 # order, all before the fallbacks (which take any text or button left over for the open form).
-MODULES = (visit, founding, nomination, people, feedback, owner, supervisor, enterprise, review, reminders)
+MODULES = (visit, founding, nomination, people, feedback, owner, supervisor, enterprise, review, reminders, digest_commands)
 FORMS = tuple(form for module in MODULES for form in module.FORMS)
 SANDBOX_TOKEN = "1000001:SANDBOX-offline-token"
 

@@ -13,7 +13,7 @@ from typing import Any
 from telegram import Update
 
 from bot.app import build_application, configure_logging
-from bot.clock import SystemClock, local_today
+from bot.clock import Clock, SystemClock, local_today
 from bot.config import Settings
 from storage.db import make_async_engine, make_session_factory
 from storage.enums import Role
@@ -46,6 +46,9 @@ def parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("export", help="write the ledger as XLSX")
     exp.add_argument("--out", required=True, type=Path)
     exp.add_argument("--region", default="", help="region path to export, e.g. 宜昌市/枝江市 (default: everything)")
+    digests = sub.add_parser("send-digests", help="queue the weekly digests now and send them; needs TELEGRAM_BOT_TOKEN")
+    digests.add_argument("--current", action="store_true",
+                         help="the week in progress instead of the last full week (what Monday's job sends)")
     sub.add_parser("seed-demo", help="load a realistic Yichang demo data set into an empty database")
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
@@ -105,6 +108,8 @@ async def _operator_command(args: argparse.Namespace, settings: Settings) -> int
             _out(f"已导出 {summary.path}：企业 {summary.enterprises} 家，走访记录 {summary.visits} 条"
                  f"（{summary.size // 1024} KB）")
             return 0
+        if args.command == "send-digests":
+            return await _send_digests(factory, settings, clock, current=args.current)
         if args.command == "seed-demo":
             from storage.demo import seed_demo
 
@@ -120,6 +125,30 @@ async def _operator_command(args: argparse.Namespace, settings: Settings) -> int
     finally:
         await engine.dispose()
     raise AssertionError(args.command)
+
+
+async def _send_digests(factory: Any, settings: Settings, clock: Clock, *, current: bool) -> int:
+    """The weekly job, now: queue every digest and summary (deduplicated), then drain the outbox."""
+    from telegram import Bot
+
+    from bot.digests import queue_weekly
+    from bot.sender import OutboxSender
+    from storage.digests import week_of
+
+    if settings.telegram_bot_token is None:
+        _out("TELEGRAM_BOT_TOKEN 未设置：无法发送。")
+        return 2
+    now = clock.now()
+    week_start = week_of(local_today(clock, settings.timezone)) if current else None
+    async with unit_of_work(factory) as uow:
+        queued = await queue_weekly(uow.session, now=now, tz=settings.timezone, week_start=week_start,
+                                    locale=settings.bot_locale)
+        await uow.commit()
+    async with Bot(settings.telegram_bot_token.get_secret_value(), base_url=settings.telegram_api_base_url) as bot:
+        report = await OutboxSender(clock=clock, tz=settings.timezone).drain(bot, factory)
+    _out(f"周报：新排队 {queued} 条；已发送 {len(report.sent)}，推迟（免打扰时段）{len(report.postponed)}，"
+         f"稍后重试 {len(report.retried)}，失败 {len(report.failed)}，用户已屏蔽 {len(report.dropped)}")
+    return 0 if not report.failed else 1
 
 
 async def _invite(factory: Any, settings: Settings, args: argparse.Namespace, clock: SystemClock) -> int:

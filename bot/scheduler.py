@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import tzinfo
 from typing import Any
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.digests import queue_weekly
+from bot.reports import is_first_working_day_of_quarter, is_first_working_day_of_year, queue_quarterly, queue_year_end
 from bot.sender import OutboxSender
 from handlers.reminders import run_sweep
 from storage.db import make_sync_engine
@@ -31,6 +35,8 @@ logger = logging.getLogger(__name__)
 SWEEP_MINUTES = 15
 DRAIN_SECONDS = 5
 MISFIRE_GRACE_SECONDS = 3600
+# The reports fire once a day: after a morning outage they should still go out that day.
+REPORT_MISFIRE_GRACE_SECONDS = 12 * 3600
 
 
 @dataclass
@@ -64,6 +70,60 @@ async def drain_job() -> None:
         logger.info("Outbox: %s", report)
 
 
+async def quarterly_report_job() -> None:
+    """Queues the 季报 of the previous quarter, on the first working day of the quarter only (the
+    trigger fires on days 1–7; the dedupe key keeps a second run from queuing twice)."""
+    if _runtime is None:
+        return
+    now, tz = _runtime.clock.now(), _runtime.settings.timezone
+    if not is_first_working_day_of_quarter(now.astimezone(tz).date()):
+        return
+    async with unit_of_work(_runtime.factory) as uow:
+        queued = await queue_quarterly(uow.session, now=now, tz=tz)
+        await uow.commit()
+    logger.info("Quarterly report queued for %s supervisors", queued)
+
+
+async def year_end_report_job() -> None:
+    """Queues the 年终统计 of the previous year, on the first working day of January only."""
+    if _runtime is None:
+        return
+    now, tz = _runtime.clock.now(), _runtime.settings.timezone
+    if not is_first_working_day_of_year(now.astimezone(tz).date()):
+        return
+    async with unit_of_work(_runtime.factory) as uow:
+        queued = await queue_year_end(uow.session, now=now, tz=tz)
+        await uow.commit()
+    logger.info("Year-end figures queued for %s supervisors", queued)
+
+
+def quarterly_trigger(tz: tzinfo) -> CronTrigger:
+    """09:00 on days 1–7 of each quarter's first month: the first working day is among them."""
+    return CronTrigger(month="1,4,7,10", day="1-7", hour=9, minute=0, timezone=tz)
+
+
+def year_end_trigger(tz: tzinfo) -> CronTrigger:
+    """09:30 on days 1–7 of January (after the quarterly report of the same morning)."""
+    return CronTrigger(month=1, day="1-7", hour=9, minute=30, timezone=tz)
+
+
+async def weekly_digest_job() -> None:
+    """Queues last week's digests (supervisors) and summaries (officers); the sender delivers them."""
+    if _runtime is None:
+        return
+    async with unit_of_work(_runtime.factory) as uow:
+        queued = await queue_weekly(uow.session, now=_runtime.clock.now(), tz=_runtime.settings.timezone,
+                                    locale=_runtime.settings.bot_locale)
+        await uow.commit()
+    logger.info("Weekly digests: %s messages queued", queued)
+
+
+def digest_trigger(settings: Settings) -> CronTrigger:
+    """`DIGEST_CRON` (default Monday 08:30) in the bot's time zone."""
+    day, hour, minute = settings.digest_schedule
+    return CronTrigger(day_of_week=day, hour=hour, minute=minute, timezone=settings.timezone)
+
+
 def build_scheduler(settings: Settings) -> AsyncIOScheduler:
     store = SQLAlchemyJobStore(engine=make_sync_engine(settings.database_url))
     scheduler = AsyncIOScheduler(jobstores={"default": store}, timezone=settings.timezone,
@@ -71,6 +131,12 @@ def build_scheduler(settings: Settings) -> AsyncIOScheduler:
                                                "max_instances": 1})
     scheduler.add_job(sweep_job, "interval", minutes=SWEEP_MINUTES, id="sweep", replace_existing=True)
     scheduler.add_job(drain_job, "interval", seconds=DRAIN_SECONDS, id="outbox", replace_existing=True)
+    scheduler.add_job(quarterly_report_job, quarterly_trigger(settings.timezone), id="quarterly_report",
+                      replace_existing=True, misfire_grace_time=REPORT_MISFIRE_GRACE_SECONDS)
+    scheduler.add_job(year_end_report_job, year_end_trigger(settings.timezone), id="year_end_report",
+                      replace_existing=True, misfire_grace_time=REPORT_MISFIRE_GRACE_SECONDS)
+    scheduler.add_job(weekly_digest_job, digest_trigger(settings), id="weekly_digest", replace_existing=True,
+                      misfire_grace_time=REPORT_MISFIRE_GRACE_SECONDS)
     return scheduler
 
 

@@ -26,6 +26,7 @@ waits; tests pass a fake clock whose sleep advances it, so nothing really waits.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -35,7 +36,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
@@ -52,6 +53,7 @@ CHAT_INTERVAL = 1.0  # Telegram: about one message per second to one chat
 MARGIN = 0.001
 QUIET_START = time(21, 0)
 QUIET_END = time(8, 0)
+CAPTION_LIMIT = 1024  # Telegram: a photo's or document's caption, in UTF-16 units
 MAX_THROTTLES = 5  # 429s in a row for one message before it is put back for a later drain
 
 
@@ -136,6 +138,37 @@ class _Job:
     text: str
     buttons: list[Any]
     attempts: int
+    # [{"filename", "kind": "photo"|"document", "data": base64}] — a digest's chart or ledger.
+    attachments: list[Any] = field(default_factory=list)
+
+
+async def _send(bot: Bot, job: _Job) -> Message:
+    """Sends the row: a text message, or its files with the text as caption when it fits.
+
+    A text too long for a caption goes first as a message of its own. (If the file then fails
+    and is retried, that text goes again: the files of a digest are queued as rows of their own,
+    with empty text, so this only concerns rows built otherwise.)
+    """
+    if not job.attachments:
+        return await bot.send_message(job.chat_id, job.text, parse_mode=ParseMode.HTML,
+                                      reply_markup=keyboard(job.buttons))
+    caption: str | None = job.text or None
+    if caption is not None and len(caption.encode("utf-16-le")) // 2 > CAPTION_LIMIT:
+        await bot.send_message(job.chat_id, caption, parse_mode=ParseMode.HTML)
+        caption = None
+    message: Message | None = None
+    for item in job.attachments:
+        data = InputFile(base64.b64decode(item["data"]), filename=item["filename"])
+        markup = keyboard(job.buttons) if caption is not None or message is None else None
+        if item.get("kind") == "photo":
+            message = await bot.send_photo(job.chat_id, data, caption=caption, parse_mode=ParseMode.HTML,
+                                           reply_markup=markup)
+        else:
+            message = await bot.send_document(job.chat_id, data, caption=caption, parse_mode=ParseMode.HTML,
+                                              reply_markup=markup)
+        caption = None
+    assert message is not None
+    return message
 
 
 @dataclass
@@ -183,7 +216,8 @@ class OutboxSender:
             async with unit_of_work(factory) as uow:
                 rows = await outbox.claim(uow.session, now=claimed_at, limit=min(self.batch, limit - handled),
                                           lease=self.lease)
-                jobs = [_Job(r.id, r.chat_id, r.kind, r.text, list(r.buttons), r.attempts) for r in rows]
+                jobs = [_Job(r.id, r.chat_id, r.kind, r.text, list(r.buttons), r.attempts, list(r.attachments or []))
+                        for r in rows]
                 await uow.commit()
             if not jobs:
                 break
@@ -211,8 +245,7 @@ class OutboxSender:
                 return
             self.pacer.record(job.chat_id, self._seconds())
             try:
-                message = await bot.send_message(job.chat_id, job.text, parse_mode=ParseMode.HTML,
-                                                 reply_markup=keyboard(job.buttons))
+                message = await _send(bot, job)
             except RetryAfter as exc:
                 report.throttled += 1
                 throttles += 1

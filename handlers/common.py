@@ -41,8 +41,9 @@ MINE_PAGE_SIZE = 10
 # The commands each role sees in Telegram's menu (setMyCommands per chat). Only commands that
 # exist are listed; later capabilities add theirs here.
 ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
-    Role.OFFICER: ("visit", "nominate", "feedback", "people", "mine", "found", "away", "back", "cancel", "help"),
-    Role.SUPERVISOR: ("review", "feedback", "export", "cancel", "help"),
+    Role.OFFICER: ("visit", "nominate", "feedback", "people", "mine", "found", "away", "back", "digest", "cancel",
+                   "help"),
+    Role.SUPERVISOR: ("review", "feedback", "digest", "export", "cancel", "help"),
     Role.ADMIN: ("export", "cancel", "help"),
     Role.OWNER: ("feedback", "mine", "cancel", "help"),
 }

@@ -53,7 +53,7 @@ async def show(update: Update, context: BotContext) -> None:
     await query.answer()
     text = render("enterprise/card", context.locale(), card=found, e=found.enterprise, row=found.row)
     markup = _actions(found.enterprise.id, context.locale()) if member.role == Role.OFFICER else None
-    await context.bot.send_message(query.message.chat.id if query.message else member.id, text,
+    await context.bot.send_message(query.from_user.id, text,
                                    parse_mode=ParseMode.HTML, reply_markup=markup)
 
 

@@ -11,11 +11,12 @@ import logging
 import math
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from bot.render import label, render
@@ -37,7 +38,7 @@ from handlers.forms import (
     link,
 )
 from handlers.pickers import EnterpriseSource
-from storage import enterprises, reviews
+from storage import enterprises, outbox, reviews
 from storage import feedback as feedbacks
 from storage.enums import FeedbackCategory, FeedbackStatus, Role, Urgency
 from storage.models import Enterprise, Feedback
@@ -53,6 +54,7 @@ CORRECT = re.compile(r"^fb:correct:(\d{1,12})$")
 PAGE = re.compile(r"^fb:page:(\d{1,4})$")
 LINK = re.compile(r"^fb:link(?::(\d{1,12}))?$")
 PAGE_SIZE = 10
+NOTICE_DRAIN = 10  # the notice just queued, and a few others due anyway
 MAX_RAISER = 40
 MAX_NOTE = 500
 OWNER_FORM = "owner_feedback"  # declared in handlers.owner
@@ -428,7 +430,7 @@ async def move(update: Update, context: BotContext) -> None:
         if to == FeedbackStatus.IN_PROGRESS:
             await feedbacks.transition(uow.session, item, to, note=None, actor_id=member.id, actor_label=member.name,
                                        now=data.now())
-            notice = await owner_notice(uow.session, item, locale)
+            queued = await _queue_owner_notice(uow.session, item, locale, data.now())
             text, markup, _ = await _card(uow.session, item, member, locale, data.now())
             await uow.commit()
     if to != FeedbackStatus.IN_PROGRESS:
@@ -438,8 +440,10 @@ async def move(update: Update, context: BotContext) -> None:
     await query.answer(label("feedback.started", locale))
     if isinstance(query.message, Message):
         await _edit(query.message, text, markup)
-    if notice is not None:
-        await _tell(context, notice)
+    if queued:
+        # Told at once (quiet hours permitting) rather than at the sender job's next run; a
+        # blocked owner only drops their row, the officer's turn is already answered.
+        await data.sender.drain(context.bot, data.session_factory, limit=NOTICE_DRAIN)
 
 
 async def correct(update: Update, context: BotContext) -> None:
@@ -508,13 +512,22 @@ async def _edit(message: Message, text: str, markup: InlineKeyboardMarkup | None
             raise
 
 
-async def _tell(context: BotContext, notice: Notice) -> None:
-    """A message to the owner; their having blocked the bot must not fail the officer's turn."""
-    try:
-        await context.bot.send_message(notice.chat_id, notice.prompt.text, parse_mode=ParseMode.HTML,
-                                       reply_markup=keyboard(notice.prompt, None, 0))
-    except Forbidden:
-        logger.info("Chat %s has blocked the bot; notice not delivered", notice.chat_id)
+async def _queue_owner_notice(session: Any, item: Feedback, locale: str, now: datetime) -> bool:
+    """Queues the owner's notice of the item's new status in the outbox, in the caller's unit of
+    work (committed with the change, never lost). One per item and status: a repeated press
+    queues nothing twice. True if a row was queued."""
+    notice = await owner_notice(session, item, locale)
+    if notice is None:
+        return False
+    owner = await feedbacks.owner_of(session, item)
+    markup = keyboard(notice.prompt, None, 0)
+    buttons = [[{"text": button.text, "callback_data": str(button.callback_data)} for button in row]
+               for row in markup.inline_keyboard] if markup is not None else []
+    return await outbox.enqueue(
+        session, dedupe_key=f"notice:feedback:{item.id}:{item.status}", chat_id=notice.chat_id,
+        user_id=owner.id if owner is not None else None, kind="notice", text=notice.prompt.text,
+        buttons=buttons, not_before=now,
+    )
 
 
 def handlers() -> list[BaseHandler[Update, BotContext, Any]]:

@@ -321,7 +321,7 @@ async def show_person(update: Update, context: BotContext) -> None:
                   latest=notes[0] if notes else None, age=development.age_on(person.birth_date, today))
     markup = _actions(person, correctable, locale) if member.role == Role.OFFICER else None
     await query.answer()
-    await context.bot.send_message(query.message.chat.id if query.message else member.id, text,
+    await context.bot.send_message(query.from_user.id, text,
                                    parse_mode=ParseMode.HTML, reply_markup=markup)
 
 

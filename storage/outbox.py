@@ -46,8 +46,12 @@ async def enqueue(
     text: str,
     buttons: Sequence[Sequence[Mapping[str, str]]] = (),
     not_before: datetime,
+    attachments: Sequence[Mapping[str, str]] = (),
 ) -> bool:
     """Queues a message unless one with this key exists; True if it was new.
+
+    `attachments` (a digest's chart and ledger): `[{"filename", "kind": "photo"|"document",
+    "data": base64}]`, sent by `bot.sender` with the text as caption.
 
     INSERT … ON CONFLICT DO NOTHING rather than look-then-insert: two sweeps running at once
     cannot both insert, and the loser gets no error that would roll back its other rows.
@@ -55,7 +59,7 @@ async def enqueue(
     values: dict[str, Any] = {
         "dedupe_key": dedupe_key, "chat_id": chat_id, "user_id": user_id, "kind": kind, "text": text,
         "buttons": [[dict(button) for button in row] for row in buttons], "not_before": not_before,
-        "status": PENDING, "attempts": 0,
+        "status": PENDING, "attempts": 0, "attachments": [dict(item) for item in attachments],
     }
     dialect_insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
     statement = (

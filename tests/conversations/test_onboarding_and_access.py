@@ -36,7 +36,7 @@ async def test_invite_binds_the_account_greets_by_name_and_sets_role_commands(
     assert "您联系的企业：2 家（1 家超过走访周期未走访）" in greeting
     scoped = [c for c in emulator.calls_to("setMyCommands") if c.params.get("scope", {}).get("type") == "chat"]
     assert [cmd["command"] for cmd in scoped[-1].params["commands"]] == [
-        "visit", "nominate", "feedback", "people", "mine", "found", "away", "back", "cancel", "help"]
+        "visit", "nominate", "feedback", "people", "mine", "found", "away", "back", "digest", "cancel", "help"]
     default = [c for c in emulator.calls_to("setMyCommands") if "scope" not in c.params]
     assert [cmd["command"] for cmd in default[-1].params["commands"]] == ["start", "help"]
     async with factory() as session:

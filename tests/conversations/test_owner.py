@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.emulator import BotApiEmulator
-from storage.models import AuditEntry, Draft, Feedback, User, Visit
+from storage.models import AuditEntry, Draft, Feedback, OutboxMessage, User, Visit
 from storage.uow import unit_of_work
 from tests.conversations.conftest import NOW, Talk, World
 
@@ -212,3 +212,32 @@ async def test_an_officers_rating_press_is_refused(
     assert officer.toasts()[-1] == "只有业主本人可以评价。"
     async with factory() as session:
         assert (await session.get_one(Feedback, item_id)).rating is None
+
+
+async def test_an_owner_who_blocked_the_bot_does_not_fail_the_officers_action(
+    officer: Talk, emulator: BotApiEmulator, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    owner = await _owner(emulator, officer)
+    await _send(owner)
+    owner.chat.block()
+    await officer.say("/feedback")
+    await officer.tap("📄 查看诉求")
+    replies = await officer.tap("▶ 开始办理")
+    # The officer's card still turns to 办理中; the owner's notice is dropped, not retried.
+    assert replies and "办理中" in replies[-1]
+    assert officer.toasts()[-1] == "已开始办理"
+    async with factory() as session:
+        item = await session.scalar(select(Feedback))
+        assert item is not None and item.status == "in_progress"
+        row = await session.scalar(select(OutboxMessage).where(
+            OutboxMessage.dedupe_key == f"notice:feedback:{item.id}:in_progress"))
+        assert row is not None and row.status == "dropped"
+        user = await session.scalar(select(User).where(User.telegram_user_id == 777))
+        assert user is not None and user.blocked_bot is True
+    # Pressed again (a stale card): answered, and no second notice queued.
+    await officer.forge(f"fb:start:{item.id}")
+    async with factory() as session:
+        count = await session.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.dedupe_key.like("notice:feedback:%")))
+        assert count == 1
+    assert emulator.violations == []

@@ -18,6 +18,7 @@ from bot.emulator import parse_html, utf16_len
 from bot.render import LOCALES, TEMPLATES, environment, label, render
 from handlers.common import ROLE_COMMANDS, command_descriptions
 from storage.development import Pipeline, milestones
+from storage.digests import OfficerSummary, SubRegion, SupervisorDigest
 from storage.enterprises import EnterpriseCard, EnterpriseRow, VisitLine
 from storage.enums import Activity, Role
 from storage.models import Enterprise
@@ -430,6 +431,18 @@ SAMPLES: dict[str, dict[str, dict[str, Any]]] = {
         "empty": {"region": "宜昌市/枝江市/马家店街道", "today": TODAY, "enterprises": 0, "visits": 0, "people": 0,
                   "feedback": 0, "foundings": 0, "summary": 7},
     },
+    "digest/supervisor": {
+        "journey": {"d": SupervisorDigest(
+            "宜昌市", date(2026, 11, 16), date(2026, 11, 22), date(2026, 11, 22), 312, 287, 14, 2, 23, 19, 4, 100, 81,
+            5, 3, [SubRegion("宜昌市/远安县", 25, 13, 4, 5), SubRegion("宜昌市/枝江市", 25, 20, 9, 3)],
+            ["李明", "周强"])},
+        "quiet": {"d": SupervisorDigest("宜昌市/枝江市", date(2026, 11, 16), date(2026, 11, 22),
+                                        date(2026, 11, 18), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)},
+        "fewer": {"d": SupervisorDigest("宜昌市", date(2026, 11, 16), date(2026, 11, 22), date(2026, 11, 22),
+                                        3, 10, 0, 0, 0, 0, 0, 1, 1, 0, 0, [SubRegion("宜昌市", 1, 1, 3, 10)])},
+    },
+    "digest/officer": {"plain": {"s": OfficerSummary(1, "王芳", date(2026, 11, 16), date(2026, 11, 22), 2, 1, 1,
+                                                     1, 2)}},
     "feedback/ask_enterprise": {"suggested": _step(answers={}, suggested=3), "none": _step(answers={}, suggested=0)},
     "feedback/ask_raised_by": {"plain": _step()},
     "feedback/ask_raiser": {"plain": _step()},
@@ -508,6 +521,16 @@ SAMPLES: dict[str, dict[str, dict[str, Any]]] = {
     "reminders/draft": {"named": {"form": "走访记录", "enterprise": "楚韵", "day": TODAY},
                         "unnamed": {"form": "走访记录", "enterprise": None, "day": TODAY}},
     "reminders/ask_away": {"plain": _step()},
+    "reports/quarterly": {
+        "regions": {"year": 2026, "quarter": 3, "scope": "宜昌市", "start": date(2026, 7, 1),
+                    "last": date(2026, 9, 30), "total": 3,
+                    "rows": [{"name": "枝江市", "own": False, "founded": 2}, {"name": "宜昌市", "own": True, "founded": 1}]},
+        "empty": {"year": 2025, "quarter": 4, "scope": "远安县", "start": date(2025, 10, 1),
+                  "last": date(2025, 12, 31), "total": 0, "rows": []},
+    },
+    "reports/year_end": {"plain": {"year": 2025, "scope": "宜昌市", "person_times": 1697, "officers": 997,
+                                   "activists": 997, "guided": 150, "owners_applied": 12, "visits": 5000,
+                                   "resolved": 320}},
     "reminders/away_saved": {"plain": {"until": TODAY}},
     "reminders/back": {"was_away": {"was_away": True}, "was_not": {"was_away": False}},
     "owner/items": {

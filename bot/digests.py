@@ -1,0 +1,177 @@
+"""The weekly digests as messages: text parts, a chart and the ledger, queued in the outbox.
+
+`storage.digests` computes the numbers; this module renders them (templates under
+`templates/<locale>/digest/`), draws the chart and queues everything for `OutboxSender`, one
+outbox row per message with a dedupe key per person, ISO week and part, so running the weekly
+job twice (a restart, `python -m bot send-digests` after the cron job) sends nothing twice.
+
+The chart's Chinese labels are drawn with the Noto Sans CJK SC font shipped inside the `mplfonts`
+package and loaded by file path: a fresh server has no CJK system font, and matplotlib's font
+lookup would silently fall back to DejaVu Sans and draw empty boxes.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import mplfonts
+
+# A bare Figure draws with the Agg canvas: no pyplot, no display, no global figure state.
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties, fontManager
+from matplotlib.ticker import MaxNLocator
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.export import build_ledger
+from bot.render import label, render
+from handlers.supervisor import ledger_filename
+from storage import outbox
+from storage.digests import OfficerSummary, SupervisorDigest, officer_summary, supervisor_digest, week_of
+from storage.enums import Role
+from storage.models import OutboxMessage, User
+from storage.sweep import iso_week
+
+MESSAGE_LIMIT = 4096  # Telegram's limit, counted in UTF-16 code units
+CAPTION_LIMIT = 1024
+FONT_PATH = Path(mplfonts.__file__).resolve().parent / "fonts" / "NotoSansCJKsc-Regular.otf"
+DIGEST_KIND = "digest"
+SUMMARY_KIND = "summary"
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Cuts `text` into messages of at most `limit` UTF-16 units, on line boundaries.
+
+    The templates close every HTML tag on its own line, so a cut between lines never leaves a
+    tag open. A single line longer than the limit (never produced by the templates) is cut hard.
+    """
+    parts: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in text.split("\n"):
+        while utf16_len(line) > limit:
+            head = line[:limit // 2]  # at most 2 units per code point: always fits
+            line = line[len(head):]
+            parts.extend(["\n".join(current)] if current else [])
+            current, size = [], 0
+            parts.append(head)
+        extra = utf16_len(line) + (1 if current else 0)
+        if current and size + extra > limit:
+            parts.append("\n".join(current))
+            current, size = [], 0
+            extra = utf16_len(line)
+        current.append(line)
+        size += extra
+    if current:
+        parts.append("\n".join(current))
+    return [part for part in (p.strip("\n") for p in parts) if part]
+
+
+def render_supervisor_digest(d: SupervisorDigest, locale: str) -> list[str]:
+    return split_message(render("digest/supervisor", locale, d=d))
+
+
+def render_officer_summary(s: OfficerSummary, locale: str) -> list[str]:
+    return split_message(render("digest/officer", locale, s=s))
+
+
+@lru_cache(maxsize=1)
+def _font() -> FontProperties:
+    fontManager.addfont(str(FONT_PATH))
+    return FontProperties(fname=str(FONT_PATH))
+
+
+def chart_png(d: SupervisorDigest, locale: str = "zh_CN") -> bytes:
+    """Visits this week against last week per sub-region, as a grouped bar chart."""
+    font = _font()
+    names = [r.name for r in d.regions]
+    this_week = [r.visits for r in d.regions]
+    last_week = [r.last_week for r in d.regions]
+    figure = Figure(figsize=(max(6.0, 0.8 * len(names) + 2), 4), dpi=100)
+    axes = figure.subplots()
+    positions = range(len(names))
+    width = 0.4
+    axes.bar([p - width / 2 for p in positions], last_week, width, label=label("digest.last_week", locale),
+             color="#b0b7c3")
+    axes.bar([p + width / 2 for p in positions], this_week, width, label=label("digest.this_week", locale),
+             color="#c0392b")
+    axes.set_xticks(list(positions))
+    axes.set_xticklabels(names, fontproperties=font, rotation=30 if len(names) > 6 else 0, ha="right"
+                         if len(names) > 6 else "center")
+    axes.set_title(label("digest.chart_title", locale, scope=d.scope, week=d.week), fontproperties=font)
+    axes.legend(prop=font)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _attachment(filename: str, kind: str, data: bytes) -> dict[str, str]:
+    return {"filename": filename, "kind": kind, "data": base64.b64encode(data).decode("ascii")}
+
+
+async def supervisor_messages(
+    session: AsyncSession, *, scope: str, actor_id: int, actor_label: str, week_start: date, tz: ZoneInfo,
+    today: date, locale: str,
+) -> tuple[list[str], bytes, bytes]:
+    """(text parts, chart PNG, ledger XLSX) of `scope`; the ledger export is audited for the actor."""
+    digest = await supervisor_digest(session, scope, week_start, tz, today=today)
+    ledger = await build_ledger(session, scope=scope, today=today, actor_label=actor_label, actor_id=actor_id,
+                                tz=tz)
+    return render_supervisor_digest(digest, locale), chart_png(digest, locale), ledger
+
+
+async def queue_weekly(session: AsyncSession, *, now: datetime, tz: ZoneInfo, week_start: date | None = None,
+                       locale: str = "zh_CN") -> int:
+    """Queues every digest and summary of a week (default: the week before `now`); new rows count.
+
+    Never commits. Supervisors and admins get their region's digest; officers their own summary.
+    """
+    today = now.astimezone(tz).date()
+    start = week_start if week_start is not None else week_of(today) - timedelta(days=7)
+    as_of = min(today, start + timedelta(days=6))
+    week = iso_week(start)
+    users = (await session.execute(
+        select(User).where(User.active.is_(True), User.chat_id.is_not(None), User.blocked_bot.is_(False),
+                           User.role.in_((Role.SUPERVISOR.value, Role.ADMIN.value, Role.OFFICER.value)))
+        .order_by(User.id))).scalars().all()
+    queued = 0
+    for user in users:
+        assert user.chat_id is not None
+        user_locale = user.locale or locale
+        if user.role == Role.OFFICER:
+            summary = await officer_summary(session, user.id, start, tz, today=today)
+            for part, text in enumerate(render_officer_summary(summary, user_locale)):
+                key = f"summary:officer:{user.id}:{week}" + (f":{part}" if part else "")
+                queued += await outbox.enqueue(session, dedupe_key=key, chat_id=user.chat_id, user_id=user.id,
+                                               kind=SUMMARY_KIND, text=text, not_before=now)
+            continue
+        if await _already_queued(session, f"digest:supervisor:{user.id}:{week}:0"):
+            continue  # the ledger is audited on export: do not build (and audit) it again
+        texts, png, xlsx = await supervisor_messages(session, scope=user.region, actor_id=user.id,
+                                                     actor_label=user.name, week_start=start, tz=tz, today=as_of,
+                                                     locale=user_locale)
+        rows: list[tuple[str, list[dict[str, Any]]]] = [(text, []) for text in texts]
+        rows.append(("", [_attachment(f"digest-{week}.png", "photo", png)]))
+        rows.append(("", [_attachment(ledger_filename(user.region, as_of), "document", xlsx)]))
+        for part, (text, attachments) in enumerate(rows):
+            queued += await outbox.enqueue(
+                session, dedupe_key=f"digest:supervisor:{user.id}:{week}:{part}", chat_id=user.chat_id,
+                user_id=user.id, kind=DIGEST_KIND, text=text, not_before=now, attachments=attachments)
+    return queued
+
+
+async def _already_queued(session: AsyncSession, key: str) -> bool:
+    found = await session.execute(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key))
+    return found.first() is not None

@@ -1,0 +1,113 @@
+"""The quarterly report 季报 and the year-end figures 年终统计, queued in the outbox for every
+supervisor: one message each, about their own scope.
+
+The figures come from `storage.reports`; this module picks the period from `now`, renders each
+supervisor's message (`templates/<locale>/reports/`) and queues it with a dedupe key naming the
+supervisor and the period, so a job that runs twice (a restart, a coalesced misfire, a second
+instance) queues nothing twice. The caller decides on which day to call (`bot.scheduler`: the
+first working day of the quarter, of January) and commits.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.render import render
+from storage import outbox
+from storage import reports as figures
+from storage.enums import Role
+from storage.models import User
+from storage.scope import SEPARATOR
+
+KIND = "report"
+DEFAULT_LOCALE = "zh_CN"
+FRIDAY = 4  # date.weekday(): Monday is 0
+
+
+def first_working_day(year: int, month: int) -> date:
+    """The first Monday–Friday of the month. Public holidays are not known here: the first of
+    January is a holiday in China, but the reports only need "early in the period", not the law."""
+    day = date(year, month, 1)
+    while day.weekday() > FRIDAY:
+        day += timedelta(days=1)
+    return day
+
+
+def is_first_working_day_of_quarter(day: date) -> bool:
+    return day.month in (1, 4, 7, 10) and day == first_working_day(day.year, day.month)
+
+
+def is_first_working_day_of_year(day: date) -> bool:
+    return day == first_working_day(day.year, 1)
+
+
+def previous_quarter(today: date) -> tuple[str, date, date]:
+    """The quarter before the one `today` is in: its name (2026-Q3) and its dates, end exclusive."""
+    quarter = (today.month - 1) // 3  # 0-based quarter of today
+    year = today.year if quarter > 0 else today.year - 1
+    number = quarter if quarter > 0 else 4
+    start = date(year, 3 * number - 2, 1)
+    end = date(year + 1, 1, 1) if number == 4 else date(year, 3 * number + 1, 1)
+    return f"{year}-Q{number}", start, end
+
+
+async def _supervisors(session: AsyncSession) -> list[User]:
+    """Active supervisors the bot can reach (a chat, not blocked), in a stable order."""
+    stmt = (
+        select(User)
+        .where(User.role == Role.SUPERVISOR.value, User.active.is_(True), User.chat_id.is_not(None),
+               User.blocked_bot.is_(False))
+        .order_by(User.id)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+def _leaf(region: str) -> str:
+    return region.rsplit(SEPARATOR, 1)[-1]
+
+
+async def queue_quarterly(session: AsyncSession, *, now: datetime, tz: ZoneInfo) -> int:
+    """Queues each supervisor's 季报 of the quarter before `now` (local): new party organisations
+    per sub-region of their scope. Returns how many messages were new."""
+    period, start, end = previous_quarter(now.astimezone(tz).date())
+    queued = 0
+    for supervisor in await _supervisors(session):
+        if supervisor.chat_id is None:  # excluded by the query; narrows the type
+            continue
+        rows = await figures.foundings_by_region(session, supervisor.region, start, end)
+        scope = supervisor.region
+        lines = [{"name": _leaf(row.region), "own": row.region == scope, "founded": row.founded} for row in rows]
+        text = render("reports/quarterly", supervisor.locale or DEFAULT_LOCALE, year=start.year,
+                      quarter=(start.month + 2) // 3, scope=_leaf(scope),
+                      start=start, last=end - timedelta(days=1), rows=lines,
+                      total=sum(row.founded for row in rows))
+        if await outbox.enqueue(session, dedupe_key=f"report:quarterly:{supervisor.id}:{period}",
+                                chat_id=supervisor.chat_id, user_id=supervisor.id, kind=KIND, text=text,
+                                not_before=now):
+            queued += 1
+    return queued
+
+
+async def queue_year_end(session: AsyncSession, *, now: datetime, tz: ZoneInfo) -> int:
+    """Queues each supervisor's 年终统计 of the year before `now` (local) for their scope.
+    Returns how many messages were new."""
+    year = now.astimezone(tz).year - 1
+    queued = 0
+    for supervisor in await _supervisors(session):
+        if supervisor.chat_id is None:  # excluded by the query; narrows the type
+            continue
+        result = await figures.year_end(session, supervisor.region, year, tz)
+        text = render("reports/year_end", supervisor.locale or DEFAULT_LOCALE, year=year,
+                      scope=_leaf(supervisor.region), person_times=result.dispatched.person_times,
+                      officers=result.dispatched.officers, activists=result.activists.activists,
+                      guided=result.guided.total, owners_applied=result.applied.owners,
+                      visits=result.visits.visits, resolved=result.resolved.resolved)
+        if await outbox.enqueue(session, dedupe_key=f"report:year_end:{supervisor.id}:{year}",
+                                chat_id=supervisor.chat_id, user_id=supervisor.id, kind=KIND, text=text,
+                                not_before=now):
+            queued += 1
+    return queued
