@@ -117,7 +117,7 @@ def chart_png(d: SupervisorDigest, locale: str = "zh_CN") -> bytes:
     return buffer.getvalue()
 
 
-def _attachment(filename: str, kind: str, data: bytes) -> dict[str, str]:
+def attachment(filename: str, kind: str, data: bytes) -> dict[str, str]:
     return {"filename": filename, "kind": kind, "data": base64.b64encode(data).decode("ascii")}
 
 
@@ -163,8 +163,8 @@ async def queue_weekly(session: AsyncSession, *, now: datetime, tz: ZoneInfo, we
                                                      actor_label=user.name, week_start=start, tz=tz, today=as_of,
                                                      locale=user_locale)
         rows: list[tuple[str, list[dict[str, Any]]]] = [(text, []) for text in texts]
-        rows.append(("", [_attachment(f"digest-{week}.png", "photo", png)]))
-        rows.append(("", [_attachment(ledger_filename(user.region, as_of), "document", xlsx)]))
+        rows.append(("", [attachment(f"digest-{week}.png", "photo", png)]))
+        rows.append(("", [attachment(ledger_filename(user.region, as_of), "document", xlsx)]))
         for part, (text, attachments) in enumerate(rows):
             queued += await outbox.enqueue(
                 session, dedupe_key=f"digest:supervisor:{user.id}:{week}:{part}", chat_id=user.chat_id,

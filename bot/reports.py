@@ -11,11 +11,15 @@ first working day of the quarter, of January) and commits.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from io import BytesIO
 from zoneinfo import ZoneInfo
 
+from openpyxl import Workbook
+from openpyxl.styles import Font
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.digests import attachment
 from bot.render import render
 from storage import outbox
 from storage import reports as figures
@@ -66,6 +70,30 @@ async def _supervisors(session: AsyncSession) -> list[User]:
     return list((await session.scalars(stmt)).all())
 
 
+XLSX = "document"
+
+
+def _workbook(title: str, headers: tuple[str, str], rows: list[tuple[str, int]]) -> bytes:
+    """A one-sheet XLSX of the figures, for filing and for pasting into the official form.
+    Headers are the report's column names (data, in Chinese as the forms are)."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = title
+    sheet.append(list(headers))
+    for name, value in rows:
+        sheet.append([name, value])
+        sheet.cell(row=sheet.max_row, column=1).data_type = "s"  # a region name is never a formula
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "A2"
+    sheet.column_dimensions["A"].width = 28
+    sheet.column_dimensions["B"].width = 14
+    out = BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
 def _leaf(region: str) -> str:
     return region.rsplit(SEPARATOR, 1)[-1]
 
@@ -85,9 +113,12 @@ async def queue_quarterly(session: AsyncSession, *, now: datetime, tz: ZoneInfo)
                       quarter=(start.month + 2) // 3, scope=_leaf(scope),
                       start=start, last=end - timedelta(days=1), rows=lines,
                       total=sum(row.founded for row in rows))
+        table = [(row.region, row.founded) for row in rows] + [("合计", sum(row.founded for row in rows))]
+        data = _workbook(f"{period}季报", ("地区", "新建党组织数"), table)
+        files = [attachment(f"季报-{_leaf(scope)}-{period}.xlsx", XLSX, data)]
         if await outbox.enqueue(session, dedupe_key=f"report:quarterly:{supervisor.id}:{period}",
                                 chat_id=supervisor.chat_id, user_id=supervisor.id, kind=KIND, text=text,
-                                not_before=now):
+                                not_before=now, attachments=files):
             queued += 1
     return queued
 
@@ -106,8 +137,14 @@ async def queue_year_end(session: AsyncSession, *, now: datetime, tz: ZoneInfo) 
                       officers=result.dispatched.officers, activists=result.activists.activists,
                       guided=result.guided.total, owners_applied=result.applied.owners,
                       visits=result.visits.visits, resolved=result.resolved.resolved)
+        table = [("选派联系员（人次）", result.dispatched.person_times), ("联系员（人）", result.dispatched.officers),
+                 ("培养入党积极分子", result.activists.activists), ("指导新建党组织", result.guided.total),
+                 ("业主递交入党申请", result.applied.owners), ("走访（次）", result.visits.visits),
+                 ("办结业主诉求", result.resolved.resolved)]
+        data = _workbook(f"{year}年终统计", ("指标", "数值"), table)
+        files = [attachment(f"年终统计-{_leaf(supervisor.region)}-{year}.xlsx", XLSX, data)]
         if await outbox.enqueue(session, dedupe_key=f"report:year_end:{supervisor.id}:{year}",
                                 chat_id=supervisor.chat_id, user_id=supervisor.id, kind=KIND, text=text,
-                                not_before=now):
+                                not_before=now, attachments=files):
             queued += 1
     return queued

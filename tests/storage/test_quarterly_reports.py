@@ -5,9 +5,12 @@ Every expected number was counted by hand from the fixture (the comments show th
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, date, datetime, timedelta
+from io import BytesIO
 from zoneinfo import ZoneInfo
 
+import openpyxl
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -114,6 +117,13 @@ async def _rows(factory: async_sessionmaker[AsyncSession]) -> dict[str, OutboxMe
         return {row.dedupe_key: row for row in await session.scalars(select(OutboxMessage))}
 
 
+def _sheets(row: OutboxMessage) -> list[list[tuple[object, ...]]]:
+    """The XLSX attachments of an outbox row, as rows of values."""
+    books = [openpyxl.load_workbook(BytesIO(base64.b64decode(item["data"]))) for item in row.attachments
+             if item["filename"].endswith(".xlsx")]
+    return [[tuple(r) for r in book.active.iter_rows(values_only=True)] for book in books]  # type: ignore[union-attr]
+
+
 async def _queue(factory: async_sessionmaker[AsyncSession], *, year_end: bool, now: datetime) -> int:
     async with unit_of_work(factory) as uow:
         count = await (queue_year_end if year_end else queue_quarterly)(uow.session, now=now, tz=TZ)
@@ -149,6 +159,11 @@ async def test_each_supervisor_gets_the_quarter_by_sub_region_once(
     assert "Q3 2026" in county.text and "<b>3</b> new party organisations" in county.text
     assert "· 马家店街道: 2" in county.text and "· 白洋镇: 1" in county.text and "远安县" not in county.text
 
+    # The same figures as an XLSX for filing.
+    [sheet] = _sheets(rows[f"report:quarterly:{ids['county']}:2026-Q3"])
+    assert sheet[0] == ("地区", "新建党组织数") and sheet[-1] == ("合计", 3)
+    assert ("宜昌市/枝江市/马家店街道", 2) in sheet and ("宜昌市/枝江市/白洋镇", 1) in sheet
+
     # A second run (a restart, a second instance) queues nothing new.
     assert await _queue(session_factory, year_end=False, now=QUARTER_DAY) == 0
     assert len(await _rows(session_factory)) == 2
@@ -183,6 +198,9 @@ async def test_each_supervisor_gets_the_year_end_figures_once(
     for line in ("dispatched: 2 person-times (1 officer)", "Activists cultivated: 1", "guided: 3",
                  "applied to join: 1", "Enterprise visits: 2", "requests resolved: 1"):
         assert line in county, line
+
+    [sheet] = _sheets(rows[f"report:year_end:{ids['city']}:2026"])
+    assert ("选派联系员（人次）", 3) in sheet and ("指导新建党组织", 5) in sheet and ("办结业主诉求", 2) in sheet
 
     assert await _queue(session_factory, year_end=True, now=YEAR_DAY) == 0
     assert len(await _rows(session_factory)) == 2
