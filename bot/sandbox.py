@@ -77,6 +77,8 @@ class Terminal:
                 self.write(f"（提示）{call.params['text']}")
             elif call.method == "sendDocument" and call.ok:
                 self.write(f"📎 {result.get('document', {}).get('file_name', '')}")
+            elif call.method == "sendPhoto" and call.ok:
+                self.write("🖼 " + str(result.get("caption", "")))
             elif not call.ok:
                 self.write(f"（Telegram 拒绝了 {call.method}：{call.description}）")
 
