@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -342,57 +343,54 @@ async def _pressed(update: Update, context: BotContext, pattern: re.Pattern[str]
     return person, match
 
 
-async def start_advance(update: Update, context: BotContext) -> None:
-    """Asks the date of the next stage, unless the card was older than the person's stage."""
-    pressed = await _pressed(update, context, ADVANCE)
+async def _start(update: Update, context: BotContext, pattern: re.Pattern[str], form: str,
+                 allowed: Callable[[Person, re.Match[str]], bool], **extra: Any) -> None:
+    """Starts a person's form from their card, unless the card is older than what it shows
+    (the stage has moved on, the talk was recorded): then the press is answered as stale."""
+    pressed = await _pressed(update, context, pattern)
     if pressed is None or update.callback_query is None:
         return
     person, match = pressed
-    to = next_stage(person.stage)
-    if to is None or to.value != match[2]:
+    if not allowed(person, match):
         await update.callback_query.answer(label("people.stale", context.locale()), show_alert=True)
         return
     await update.callback_query.answer()
-    await context.bot_data.runner.start(update, context, ADVANCE_FORM.name, _carried(person, to=to.value))
+    await context.bot_data.runner.start(update, context, form, _carried(person, **extra))
+
+
+def _advance_target(person: Person, match: re.Match[str]) -> bool:
+    to = next_stage(person.stage)
+    return to is not None and to.value == match[2]
+
+
+def _in_development(person: Person, _match: re.Match[str]) -> bool:
+    return person.stage not in (Stage.WITHDRAWN, Stage.FULL)
+
+
+def _awaiting_talk(person: Person, _match: re.Match[str]) -> bool:
+    return person.stage == Stage.APPLICANT and person.talked_on is None
+
+
+async def start_advance(update: Update, context: BotContext) -> None:
+    """Asks the date of the next stage, unless the card was older than the person's stage."""
+    match = ADVANCE.fullmatch(update.callback_query.data or "") if update.callback_query else None
+    await _start(update, context, ADVANCE, ADVANCE_FORM.name, _advance_target,
+                 **({"to": match[2]} if match else {}))
 
 
 async def start_review(update: Update, context: BotContext) -> None:
     """Asks the date and text of a review note."""
-    pressed = await _pressed(update, context, REVIEW)
-    if pressed is None or update.callback_query is None:
-        return
-    person = pressed[0]
-    if person.stage in (Stage.WITHDRAWN, Stage.FULL):
-        await update.callback_query.answer(label("people.stale", context.locale()), show_alert=True)
-        return
-    await update.callback_query.answer()
-    await context.bot_data.runner.start(update, context, REVIEW_FORM.name, _carried(person))
+    await _start(update, context, REVIEW, REVIEW_FORM.name, _in_development)
 
 
 async def start_withdraw(update: Update, context: BotContext) -> None:
     """Asks the date and reason of a withdrawal."""
-    pressed = await _pressed(update, context, WITHDRAW)
-    if pressed is None or update.callback_query is None:
-        return
-    person = pressed[0]
-    if person.stage in (Stage.WITHDRAWN, Stage.FULL):
-        await update.callback_query.answer(label("people.stale", context.locale()), show_alert=True)
-        return
-    await update.callback_query.answer()
-    await context.bot_data.runner.start(update, context, WITHDRAW_FORM.name, _carried(person))
+    await _start(update, context, WITHDRAW, WITHDRAW_FORM.name, _in_development)
 
 
 async def start_talk(update: Update, context: BotContext) -> None:
     """Asks the date of the talk with an applicant."""
-    pressed = await _pressed(update, context, TALK)
-    if pressed is None or update.callback_query is None:
-        return
-    person = pressed[0]
-    if person.stage != Stage.APPLICANT or person.talked_on is not None:
-        await update.callback_query.answer(label("people.stale", context.locale()), show_alert=True)
-        return
-    await update.callback_query.answer()
-    await context.bot_data.runner.start(update, context, TALK_FORM.name, _carried(person))
+    await _start(update, context, TALK, TALK_FORM.name, _awaiting_talk)
 
 
 def handlers() -> list[BaseHandler[Update, BotContext, Any]]:
