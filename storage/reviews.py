@@ -7,6 +7,7 @@ to review (pending). Verdicts and corrections are audited.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,60 +94,44 @@ def _waiting(entity: str, id_column: Any) -> Any:
                            Review.status.in_((ReviewStatus.APPROVED.value, ReviewStatus.NEEDS_FIXING.value)))
 
 
+# What a reviewer sees of each kind of record: plain values for the review card.
+DETAILS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "visit": lambda v: {"visit_date": v.visit_date, "activities": list(v.activities), "summary": v.summary,
+                        "voice": v.summary_voice_file_id is not None, "follow_up": v.follow_up},
+    "person": lambda p: {"name": p.name, "stage": p.stage, "applied_on": p.applied_on},
+    "feedback": lambda f: {"category": f.category, "content": f.content, "status": f.status},
+    "founding": lambda o: {"founded_on": o.founded_on, "org_type": o.org_type, "secretary": o.secretary,
+                           "members": o.members},
+}
+# Each kind's table and the column naming its author (the officer told when it needs fixing).
+MODELS: dict[str, tuple[Any, Any]] = {
+    "visit": (Visit, Visit.officer_id), "person": (Person, Person.officer_id),
+    "feedback": (Feedback, Feedback.officer_id), "founding": (Founding, Founding.officer_id),
+}
+
+
 async def queue(session: AsyncSession, scope: str, limit: int = 5) -> list[QueueItem]:
-    """The newest records in the scope that wait for review, all kinds together."""
+    """The newest records in the scope that wait for review, all kinds together: the newest
+    `limit` of each kind, then the newest `limit` of those."""
     items: list[QueueItem] = []
-    visit_rows = await session.execute(
-        select(Visit, Enterprise.name, User.name, User.chat_id).join(Enterprise, Enterprise.id == Visit.enterprise_id)
-        .join(User, User.id == Visit.officer_id)
-        .where(in_scope(Enterprise.region, scope), _waiting("visit", Visit.id))
-        .order_by(Visit.created_at.desc()).limit(limit)
-    )
-    for visit, enterprise, author, chat in visit_rows.tuples():
-        items.append(QueueItem("visit", visit.id, visit.created_at, enterprise, author, chat, "pending", None, {
-            "visit_date": visit.visit_date, "activities": list(visit.activities), "summary": visit.summary,
-            "voice": visit.summary_voice_file_id is not None, "follow_up": visit.follow_up}))
-    person_rows = await session.execute(
-        select(Person, Enterprise.name, User.name, User.chat_id).join(Enterprise, Enterprise.id == Person.enterprise_id)
-        .join(User, User.id == Person.officer_id)
-        .where(in_scope(Enterprise.region, scope), _waiting("person", Person.id))
-        .order_by(Person.created_at.desc()).limit(limit)
-    )
-    for person, enterprise, author, chat in person_rows.tuples():
-        items.append(QueueItem("person", person.id, person.created_at, enterprise, author, chat, "pending", None, {
-            "name": person.name, "stage": person.stage, "applied_on": person.applied_on}))
-    feedback_rows = await session.execute(
-        select(Feedback, Enterprise.name, User.name, User.chat_id)
-        .join(Enterprise, Enterprise.id == Feedback.enterprise_id)
-        .join(User, User.id == Feedback.officer_id)
-        .where(in_scope(Enterprise.region, scope), _waiting("feedback", Feedback.id))
-        .order_by(Feedback.created_at.desc()).limit(limit)
-    )
-    for item, enterprise, author, chat in feedback_rows.tuples():
-        items.append(QueueItem("feedback", item.id, item.created_at, enterprise, author, chat, "pending", None, {
-            "category": item.category, "content": item.content, "status": item.status}))
-    founding_rows = await session.execute(
-        select(Founding, Enterprise.name, User.name, User.chat_id)
-        .join(Enterprise, Enterprise.id == Founding.enterprise_id)
-        .join(User, User.id == Founding.officer_id)
-        .where(in_scope(Enterprise.region, scope), _waiting("founding", Founding.id))
-        .order_by(Founding.created_at.desc()).limit(limit)
-    )
-    for founding, enterprise, author, chat in founding_rows.tuples():
-        items.append(QueueItem("founding", founding.id, founding.created_at, enterprise, author, chat, "pending",
-                               None, {"founded_on": founding.founded_on, "org_type": founding.org_type,
-                                      "secretary": founding.secretary, "members": founding.members}))
+    for entity, (model, author_column) in MODELS.items():
+        rows = await session.execute(
+            select(model, Enterprise.name, User.name, User.chat_id)
+            .join(Enterprise, Enterprise.id == model.enterprise_id)
+            .join(User, User.id == author_column)
+            .where(in_scope(Enterprise.region, scope), _waiting(entity, model.id))
+            .order_by(model.created_at.desc()).limit(limit)
+        )
+        for record, enterprise, author, chat in rows.tuples():
+            items.append(QueueItem(entity, record.id, record.created_at, enterprise, author, chat, "pending", None,
+                                   DETAILS[entity](record)))
     return sorted(items, key=lambda item: item.created_at, reverse=True)[:limit]
 
 
 async def author_and_scope_check(session: AsyncSession, entity: str, entity_id: int,
                                  scope: str) -> tuple[int | None, int | None, str] | None:
     """(author id, author chat, enterprise name) of a record in the scope; None otherwise."""
-    model: Any
-    model, author_column = {
-        "visit": (Visit, Visit.officer_id), "person": (Person, Person.officer_id),
-        "feedback": (Feedback, Feedback.officer_id), "founding": (Founding, Founding.officer_id),
-    }[entity]
+    model, author_column = MODELS[entity]
     row = (await session.execute(
         select(author_column, User.chat_id, Enterprise.name)
         .select_from(model).join(Enterprise, Enterprise.id == model.enterprise_id)
