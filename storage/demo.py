@@ -21,10 +21,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import audit, divisions, rules
+from storage import audit, development, divisions, rules
 from storage.creditcode import ALPHABET, check_character
-from storage.enums import Activity, EnterpriseKind, MassOrg, PartyOrg, Role
-from storage.models import Assignment, Enterprise, HeadcountRecord, User, Visit
+from storage.enums import Activity, EnterpriseKind, FeedbackCategory, FeedbackStatus, MassOrg, PartyOrg, Role, Stage, Urgency
+from storage.models import Assignment, Enterprise, Feedback, HeadcountRecord, Person, User, Visit
 from storage.pinyin import initials
 from storage.scope import SEPARATOR, covers
 
@@ -52,6 +52,8 @@ class DemoSummary:
     priority: int
     sandbox_officer_id: int
     city_supervisor_id: int
+    people: int = 0
+    feedback: int = 0
 
 
 # --- people -------------------------------------------------------------------------------
@@ -279,7 +281,7 @@ class _Tenure:
     ended_on: date | None
 
 
-_Row = User | Enterprise | Assignment | Visit | HeadcountRecord
+_Row = User | Enterprise | Assignment | Visit | HeadcountRecord | Person | Feedback
 
 
 @dataclass
@@ -329,6 +331,16 @@ async def seed_demo(session: AsyncSession, *, today: date, seed: int = 2026) -> 
     await session.flush()
     book.add("headcount_record", records)
 
+    people = _development(rng, enterprises, tenures, today)
+    session.add_all(people)
+    await session.flush()
+    book.add("person", people)
+
+    requests = _requests(rng, enterprises, tenures, today)
+    session.add_all(requests)
+    await session.flush()
+    book.add("feedback", requests)
+
     # One entry per created row, as for every other write; written after the flushes, when
     # the ids exist, and flushed together.
     for entity, obj in book.rows:
@@ -356,6 +368,8 @@ async def seed_demo(session: AsyncSession, *, today: date, seed: int = 2026) -> 
         priority=sum(rules.priority(e.employees, e.party_org) for e in enterprises),
         sandbox_officer_id=next(o.id for o in officers if o.name == SANDBOX_OFFICER),
         city_supervisor_id=next(s.id for s in staff if s.name == CITY_SUPERVISOR),
+        people=len(people),
+        feedback=len(requests),
     )
     logger.info(
         "Demo data built: %s users, %s enterprises, %s visits",
@@ -740,3 +754,90 @@ def _headcount_updates(rng: random.Random, enterprises: list[Enterprise], visits
         ))
     records.sort(key=lambda r: r.enterprise_id)
     return records
+
+
+# --- member development and owners' requests ----------------------------------------------
+
+_POSITIONS = ("车间主任", "技术员", "销售经理", "财务主管", "班组长", "质检员", "仓库主管", "办公室主任")
+_REQUESTS = {
+    FeedbackCategory.HIRING: "旺季缺熟练工人二十名左右，希望对接人社部门招聘会。",
+    FeedbackCategory.FINANCING: "扩建厂房资金缺口较大，想了解助企贷款贴息政策。",
+    FeedbackCategory.POLICY: "咨询小微企业所得税优惠政策的申报流程。",
+    FeedbackCategory.PERMITS: "新生产线环评手续办理进度较慢，请求协调。",
+    FeedbackCategory.MARKET: "希望参加市里组织的产销对接会，拓展省外市场。",
+    FeedbackCategory.PARTY: "有三名党员职工，想了解成立党支部的程序。",
+}
+
+
+def _current_officer(tenures: dict[int, list[_Tenure]], enterprise_id: int) -> User | None:
+    current = [t for t in tenures.get(enterprise_id, []) if t.ended_on is None]
+    return current[0].officer if current else None
+
+
+def _development(rng: random.Random, enterprises: list[Enterprise], tenures: dict[int, list[_Tenure]],
+                 today: date) -> list[Person]:
+    """People at every stage, with dates in the order and intervals the rules ask for (each
+    checked with `development.check_dates`), so /people and the reminders have work to show."""
+    stages = (Stage.APPLICANT, Stage.APPLICANT, Stage.ACTIVIST, Stage.ACTIVIST, Stage.CANDIDATE,
+              Stage.PROBATIONARY)
+    people: list[Person] = []
+    staffed = [e for e in enterprises if _current_officer(tenures, e.id) is not None and (e.employees or 0) >= 20]
+    for index, enterprise in enumerate(rng.sample(staffed, min(24, len(staffed)))):
+        stage = stages[index % len(stages)]
+        officer = _current_officer(tenures, enterprise.id)
+        assert officer is not None
+        dates: dict[str, date | None] = {}
+        if stage == Stage.APPLICANT:
+            applied = today - timedelta(days=rng.randint(5, 50))
+            dates |= {"applied_on": applied,
+                      "talked_on": applied + timedelta(days=12) if rng.random() < 0.5 else None}
+        elif stage == Stage.ACTIVIST:
+            activist = today - timedelta(days=rng.randint(60, 420))
+            dates |= {"activist_on": activist, "applied_on": activist - timedelta(days=rng.randint(60, 180))}
+        else:
+            candidate = today - timedelta(days=rng.randint(150, 300))
+            activist = candidate - timedelta(days=rng.randint(380, 500))
+            dates |= {"candidate_on": candidate, "activist_on": activist,
+                      "notice_started_on": candidate - timedelta(days=10),  # ≥ 5 working days
+                      "applied_on": activist - timedelta(days=rng.randint(60, 180))}
+            if stage == Stage.PROBATIONARY:
+                dates["probation_on"] = candidate + timedelta(days=rng.randint(60, 120))
+        birth = date(rng.randint(1975, 2000), rng.randint(1, 12), rng.randint(1, 28))
+        person = Person(
+            enterprise_id=enterprise.id, officer_id=officer.id, name=_person(rng),
+            gender=rng.choice(("male", "female")), birth_date=birth, position=rng.choice(_POSITIONS),
+            is_owner=False, stage=stage.value, contacts=[] if stage == Stage.APPLICANT else [_person(rng), _person(rng)],
+            **{key: value for key, value in dates.items()},
+        )
+        problem = development.check_dates(development.Pipeline(
+            stage, birth, person.applied_on, talked_on=person.talked_on, activist_on=person.activist_on,
+            notice_started_on=person.notice_started_on, candidate_on=person.candidate_on,
+            probation_on=person.probation_on))
+        if problem is not None:  # the demo must follow the rules it demonstrates
+            raise AssertionError(f"demo person breaks {problem.code}")
+        people.append(person)
+    return people
+
+
+def _requests(rng: random.Random, enterprises: list[Enterprise], tenures: dict[int, list[_Tenure]],
+              today: date) -> list[Feedback]:
+    """Owners' requests of every age and status: some fresh, some over 7 and 14 days open."""
+    statuses = (FeedbackStatus.OPEN, FeedbackStatus.OPEN, FeedbackStatus.IN_PROGRESS, FeedbackStatus.RESOLVED)
+    staffed = [e for e in enterprises if _current_officer(tenures, e.id) is not None]
+    requests: list[Feedback] = []
+    morning = datetime.combine(today, time(9, 0), tzinfo=UTC)
+    for index, enterprise in enumerate(rng.sample(staffed, min(16, len(staffed)))):
+        officer = _current_officer(tenures, enterprise.id)
+        assert officer is not None
+        category = rng.choice(list(_REQUESTS))
+        status = statuses[index % len(statuses)]
+        created = morning - timedelta(days=rng.randint(1, 30), hours=rng.randint(0, 6))
+        closed = created + timedelta(days=rng.randint(1, 6)) if status == FeedbackStatus.RESOLVED else None
+        requests.append(Feedback(
+            enterprise_id=enterprise.id, raised_by=enterprise.owner_name or "企业负责人", channel="officer",
+            category=category.value, content=_REQUESTS[category], urgency=rng.choice(list(Urgency)).value,
+            status=status.value, resolution="已协调相关部门办结。" if closed else None, officer_id=officer.id,
+            created_at=created, updated_at=closed or created, closed_at=closed,
+        ))
+    return requests
+

@@ -9,8 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage import creditcode, divisions, enterprises
 from storage.db import make_async_engine, make_session_factory
 from storage.demo import OVERDUE_SHOWCASE, RECENT_SHOWCASE, SANDBOX_OFFICER, seed_demo
+from storage.development import check_dates
 from storage.enums import Role
-from storage.models import Assignment, AuditEntry, Enterprise, HeadcountRecord, User, Visit
+from storage.models import Assignment, AuditEntry, Enterprise, Feedback, HeadcountRecord, Person, User, Visit
+from storage.people import pipeline
 from storage.scope import covers
 from storage.uow import unit_of_work
 
@@ -46,12 +48,20 @@ async def test_seed_demo_builds_valid_realistic_data(
             select(func.count()).select_from(AuditEntry).where(AuditEntry.actor_label == "seed-demo")
         )
         records = (await session.execute(select(func.count()).select_from(HeadcountRecord))).scalar_one()
+        people = list(await session.scalars(select(Person)))
+        requests = list(await session.scalars(select(Feedback)))
 
         assert summary.enterprises == len(firms) >= 140
         assert summary.visits == len(visits) >= 300
         assert summary.headcount_records == records > 0
-        rows_created = len(users) + len(firms) + summary.assignments + len(visits) + records
+        rows_created = len(users) + len(firms) + summary.assignments + len(visits) + records + len(people) + len(
+            requests)
         assert summary.audit_entries == audited == rows_created
+        # People at every stage whose dates follow the development rules, and open requests.
+        assert summary.people == len(people) >= 20 and summary.feedback == len(requests) >= 10
+        assert {p.stage for p in people} >= {"applicant", "activist", "candidate", "probationary"}
+        assert all(check_dates(pipeline(p, None)) is None for p in people)
+        assert any(r.status == "open" for r in requests) and any(r.status == "resolved" for r in requests)
         assert summary.sandbox_officer_id == wang.id
         assert all(u.telegram_user_id is None for u in users)
         assert {u.role for u in users} == {Role.ADMIN.value, Role.SUPERVISOR.value, Role.OFFICER.value}
