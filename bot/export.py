@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,6 +38,7 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlalchemy import ColumnElement, Select, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.render import label
 from storage import audit, development, rules
 from storage import feedback as feedback_store
 from storage.enums import (
@@ -69,34 +71,23 @@ PARTY_ORG_LABELS: dict[str, str] = {
 }
 # The ledger's order: enterprises without an organisation first, they are the work to do.
 PARTY_ORG_ORDER = {org: index for index, org in enumerate(PARTY_ORG_LABELS)}
-KIND_LABELS: dict[str, str] = {
-    EnterpriseKind.PRIVATE: "私营企业",
-    EnterpriseKind.INDIVIDUAL: "个体工商户",
-    EnterpriseKind.RESTRUCTURED: "改制企业",
-    EnterpriseKind.FOREIGN: "外资企业",
-    EnterpriseKind.OTHER: "其他",
-}
+# The ledger is filed with the organisation department: always in Chinese, whatever BOT_LOCALE says.
+LEDGER_LOCALE = "zh_CN"
+
+
+def _vocabulary(codes: Iterable[StrEnum], pattern: str) -> dict[str, str]:
+    """The Chinese words of a vocabulary, from the same label templates the bot shows, so the
+    ledger and the chat never name a code differently."""
+    return {code.value: label(pattern.format(code.value), LEDGER_LOCALE) for code in codes}
+
+
+KIND_LABELS = _vocabulary(EnterpriseKind, "kind_{}")
 MASS_ORG_LABELS: dict[str, str] = {MassOrg.UNION: "工会", MassOrg.YOUTH_LEAGUE: "共青团", MassOrg.WOMEN: "妇联"}
-ACTIVITY_LABELS: dict[str, str] = {
-    Activity.POLICY: "宣传政策",
-    Activity.GUIDE_ORG: "指导组建党组织",
-    Activity.ACTIVISTS: "培养入党积极分子",
-    Activity.HELP: "帮助解决困难",
-    Activity.MEMBER_EVENTS: "组织党员活动",
-    Activity.BUSINESS: "了解经营情况",
-    Activity.OTHER: "其他",
-}
-STAGE_LABELS: dict[str, str] = {
-    Stage.APPLICANT: "入党申请人",
-    Stage.ACTIVIST: "入党积极分子",
-    Stage.CANDIDATE: "发展对象",
-    Stage.PROBATIONARY: "预备党员",
-    Stage.FULL: "正式党员",
-    Stage.WITHDRAWN: "已退出",
-}
+ACTIVITY_LABELS = _vocabulary(Activity, "activity_{}")
+STAGE_LABELS = _vocabulary(Stage, "people.stage_{}")
 # People are listed in the order of their development, withdrawn ones last.
 STAGE_ORDER = {stage: index for index, stage in enumerate(STAGE_LABELS)}
-GENDER_LABELS: dict[str, str] = {Gender.MALE: "男", Gender.FEMALE: "女"}
+GENDER_LABELS = _vocabulary(Gender, "people.gender_{}")
 MILESTONE_LABELS: dict[str, str] = {
     "talk": "申请后谈话",
     "review": "半年考察",
@@ -104,22 +95,9 @@ MILESTONE_LABELS: dict[str, str] = {
     "probation": "预备期满，讨论转正",
 }
 OVERDUE_MARK = "（已逾期）"
-CATEGORY_LABELS: dict[str, str] = {
-    FeedbackCategory.FINANCING: "融资",
-    FeedbackCategory.HIRING: "用工招工",
-    FeedbackCategory.POLICY: "政策咨询",
-    FeedbackCategory.PERMITS: "审批办证",
-    FeedbackCategory.MARKET: "市场拓展",
-    FeedbackCategory.PARTY: "党建工作",
-    FeedbackCategory.OTHER: "其他",
-}
-URGENCY_LABELS: dict[str, str] = {Urgency.NORMAL: "一般", Urgency.URGENT: "较急", Urgency.CRITICAL: "紧急"}
-STATUS_LABELS: dict[str, str] = {
-    FeedbackStatus.OPEN: "待办理",
-    FeedbackStatus.IN_PROGRESS: "办理中",
-    FeedbackStatus.RESOLVED: "已办结",
-    FeedbackStatus.CLOSED: "已关闭",
-}
+CATEGORY_LABELS = _vocabulary(FeedbackCategory, "feedback.category_{}")
+URGENCY_LABELS = _vocabulary(Urgency, "feedback.urgency_{}")
+STATUS_LABELS = _vocabulary(FeedbackStatus, "feedback.status_{}")
 CHANNEL_LABELS: dict[str, str] = {"officer": "联系员登记", "owner": "业主链接"}
 # Feedback given as a voice note is stored as its Telegram file id, useless in a spreadsheet.
 VOICE_NOTE = "（语音留言）"
