@@ -136,7 +136,7 @@ class FormRunner:
         if query is not None:
             await query.answer()
         answers = None
-        if match is not None and member is not None:
+        if match is not None and match[1] is not None and member is not None:
             async with unit_of_work(context.bot_data.session_factory) as uow:
                 if await enterprises.get_in_scope(uow.session, int(match[1]), member.region) is not None:
                     answers = {"enterprise": int(match[1])}

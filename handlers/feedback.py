@@ -468,19 +468,12 @@ async def correct(update: Update, context: BotContext) -> None:
 async def new_feedback(update: Update, context: BotContext) -> None:
     """Starts the form; from an enterprise card with that enterprise chosen if in the region."""
     query, member = update.callback_query, context.member
-    match = NEW.fullmatch(query.data or "") if query else None
-    if query is None or match is None:
+    if query is None:
         return
     if member is None or member.role != Role.OFFICER:
         await query.answer(label("feedback.for_officers", context.locale()), show_alert=True)
         return
-    await query.answer()
-    answers = None
-    if match[1] is not None:
-        async with unit_of_work(context.bot_data.session_factory) as uow:
-            if await enterprises.get_in_scope(uow.session, int(match[1]), member.region) is not None:
-                answers = {"enterprise": int(match[1])}
-    await context.bot_data.runner.start(update, context, FORM.name, answers)
+    await context.bot_data.runner.start_from_button(update, context, FORM.name, NEW)
 
 
 async def owner_link(update: Update, context: BotContext) -> None:
