@@ -1,49 +1,118 @@
-"""Update processing: different chats concurrently, one chat strictly in order.
+"""Update processing: different chats concurrently, one chat strictly in order, each update once.
 
 PTB's default processes all updates one by one; with `concurrent_updates` it processes them
 in any order. An officer's two quick taps must not race on one draft, while fifty officers
 should not wait for each other — so updates are serialised per chat with a lock.
+
+An update Telegram delivers again (same update_id, after a crash or a webhook retry) is
+skipped when it was handled already; see `storage.updates` for how "handled" is recorded in
+the same transaction as the update's effect. Every log line written while an update is
+processed carries its update_id (`bot.logs`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
+
+from bot.clock import Clock, SystemClock
+from bot.logs import CORRELATION
+from storage import updates
+
+logger = logging.getLogger(__name__)
+
+NOTICE_EVERY = 60.0  # seconds: at most one "your input was kept" notice per chat in this time
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
     def __init__(self, max_concurrent_updates: int = 64,
-                 on_processed: Callable[[int], None] | None = None) -> None:
+                 on_processed: Callable[[int], None] | None = None,
+                 factory: async_sessionmaker[AsyncSession] | None = None,
+                 clock: Clock | None = None,
+                 on_skipped: Callable[[Update], Awaitable[None]] | None = None) -> None:
         super().__init__(max_concurrent_updates)
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiting: dict[int, int] = {}
         # Called with the update id once its handlers are done: the sandbox and the tests use
         # it to know when the bot has finished answering, without sleeping.
         self.on_processed = on_processed
+        # Without a session factory (unit tests of the locking) updates are not deduplicated.
+        self.factory = factory
+        self.clock = clock or SystemClock()
+        self.skipped = 0
+        # Called for a skipped redelivery: its reply may have been lost in the crash.
+        self.on_skipped = on_skipped
+        self._notified: dict[int, float] = {}
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        key = _chat_key(update)
+        update_id = update.update_id if isinstance(update, Update) else None
+        token = CORRELATION.set(update_id)
         try:
+            key = _chat_key(update)
             if key is None:
-                await coroutine
+                await self._once(update, update_id, coroutine)
                 return
             lock = self._locks.setdefault(key, asyncio.Lock())
             self._waiting[key] = self._waiting.get(key, 0) + 1
             try:
                 async with lock:
-                    await coroutine
+                    await self._once(update, update_id, coroutine)
             finally:
                 self._waiting[key] -= 1
                 if not self._waiting[key]:  # forget idle chats, so the dict stays small
                     del self._waiting[key]
                     self._locks.pop(key, None)
         finally:
-            if self.on_processed is not None and isinstance(update, Update):
-                self.on_processed(update.update_id)
+            CORRELATION.reset(token)
+            if self.on_processed is not None and update_id is not None:
+                self.on_processed(update_id)
+
+    async def _once(self, update: object, update_id: int | None, coroutine: Awaitable[Any]) -> None:
+        """Runs the handlers unless this update was handled before (checked under the chat's
+        lock, so a redelivery queued behind the original sees its record)."""
+        if update_id is None or self.factory is None:
+            await coroutine
+            return
+        try:
+            async with self.factory() as session:
+                already = await updates.seen(session, update_id)
+        except Exception:  # the database is away: the handlers will say so to the user
+            logger.warning("Could not check whether update %s was handled before", update_id, exc_info=True)
+            already = False
+        if already:
+            self.skipped += 1
+            logger.info("Update %s was handled before (redelivered); skipped", update_id)
+            if inspect.iscoroutine(coroutine):
+                coroutine.close()  # never awaited: close it so Python does not warn
+            key = _chat_key(update)
+            # After a crash Telegram redelivers a chat's unconfirmed updates together; one notice
+            # for them is enough (only the last one's reply can have been lost).
+            if self.on_skipped is not None and isinstance(update, Update) and key is not None \
+                    and time.monotonic() - self._notified.get(key, -NOTICE_EVERY) >= NOTICE_EVERY:
+                self._notified[key] = time.monotonic()
+                try:
+                    await self.on_skipped(update)
+                except Exception:
+                    logger.warning("Could not tell the user about the redelivered update", exc_info=True)
+            return
+        handling = updates.HandlingUpdate(update_id, self.clock.now())
+        token = updates.CURRENT.set(handling)
+        try:
+            await coroutine
+        finally:
+            updates.CURRENT.reset(token)
+        try:
+            await updates.record_if_unrecorded(self.factory, handling)
+        except Exception:  # the database is away: the update was answered; a redelivery is rare
+            logger.warning("Could not record update %s as handled", update_id, exc_info=True)
 
     async def initialize(self) -> None:
         pass

@@ -379,3 +379,29 @@ class ReminderSnooze(Base):
     skip_period: Mapped[str | None] = mapped_column(String(32))  # not again in this period
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+
+
+class ProcessedUpdate(Base):
+    """A Telegram update this bot has handled, so a redelivered one (same update_id, after a
+    crash or a webhook retry) is recognised and not applied twice.
+
+    The row is written in the same transaction as the first thing the update changed (see
+    `storage.updates`), so "changed" and "recorded as handled" commit together. Telegram
+    keeps undelivered updates for 24 hours; rows older than a few days are pruned.
+    """
+
+    __tablename__ = "processed_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    processed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class InviteAttempt(Base):
+    """A `/start <code>` with a code that was not valid: counted per Telegram user to throttle
+    guessing. Only the numeric Telegram id and the time are kept, and only for the window."""
+
+    __tablename__ = "invite_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    attempted_at: Mapped[datetime] = mapped_column(default=utcnow)

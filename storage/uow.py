@@ -2,6 +2,9 @@
 
 Storage functions take the session and never commit; the caller commits once at the end.
 Leaving the block without `commit()` rolls everything back.
+
+While an update is being processed, the first commit also records its update_id as handled
+(`storage.updates`), so a redelivered update cannot apply the same change twice.
 """
 
 from __future__ import annotations
@@ -10,7 +13,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage import updates
 
 
 @dataclass
@@ -18,10 +24,23 @@ class UnitOfWork:
     session: AsyncSession
 
     async def commit(self) -> None:
-        await self.session.commit()
+        handling = updates.add_to(self.session)
+        try:
+            await self.session.commit()
+        except IntegrityError:
+            if handling is not None and await _recorded_elsewhere(self.session, handling.update_id):
+                raise updates.AlreadyHandled(handling.update_id) from None
+            raise
+        if handling is not None:
+            handling.recorded = True
 
     async def rollback(self) -> None:
         await self.session.rollback()
+
+
+async def _recorded_elsewhere(session: AsyncSession, update_id: int) -> bool:
+    await session.rollback()
+    return await updates.seen(session, update_id)
 
 
 @asynccontextmanager

@@ -52,6 +52,37 @@ class _Fault:
     delay: float
 
 
+class Hold:
+    """A Bot API call held on its way in (`BotApiEmulator.hold_next`).
+
+    `arrived` is set once the bot made the call (its parameters are in `params`); the call then
+    waits until `release()` answers it normally, or `drop()` closes the connection without
+    performing it — what a bot killed before Telegram got its request leaves behind.
+    """
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+        self.params: dict[str, Any] = {}
+        self.arrived = asyncio.Event()
+        self.released = asyncio.Event()
+        self.dropped = False
+
+    async def wait(self, timeout: float = 10.0) -> dict[str, Any]:
+        """Waits until the bot made the call; returns its parameters."""
+        try:
+            await asyncio.wait_for(self.arrived.wait(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"no {self.method} call to hold within {timeout}s") from None
+        return self.params
+
+    def release(self) -> None:
+        self.released.set()
+
+    def drop(self) -> None:
+        self.dropped = True
+        self.released.set()
+
+
 class BotApiEmulator:
     """A local, spec-strict fake of ``api.telegram.org`` for tests and the offline sandbox."""
 
@@ -76,6 +107,7 @@ class BotApiEmulator:
         self.rate_limit = rate_limit
         self.clock = clock
         self._faults: list[_Fault] = []
+        self._holds: list[Hold] = []
         self._send_times: collections.deque[float] = collections.deque()
         self._chat_buckets: dict[Any, tuple[float, float]] = {}
         self._users: dict[int, UserChat] = {}
@@ -88,6 +120,9 @@ class BotApiEmulator:
         self._closing = False
         self._poll_generation = 0
         self._webhook_task: asyncio.Task[None] | None = None
+        # Called with every ApiCall once it is recorded (answered): for tools that watch the
+        # traffic as it happens (bench/throughput.py) instead of scanning `calls` on every change.
+        self.call_listeners: list[Callable[[ApiCall], None]] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -109,6 +144,8 @@ class BotApiEmulator:
 
     async def stop(self) -> None:
         self._closing = True
+        for hold in self._holds:  # nobody will release them now
+            hold.drop()
         self._fire()  # Wake long polls so the server can shut down promptly.
         if self._webhook_task is not None:
             self._webhook_task.cancel()
@@ -192,6 +229,10 @@ class BotApiEmulator:
         self._users[user_id] = chat
         return chat
 
+    def redeliver(self, *update_ids: int) -> None:
+        """Deliver these updates again (see `World.redeliver`)."""
+        self.world.redeliver(*update_ids)
+
     def fail_next(
         self,
         method: str | None,
@@ -208,6 +249,16 @@ class BotApiEmulator:
         if method and canonical is None:
             raise ValueError(f"unknown Bot API method {method!r}")
         self._faults.append(_Fault(canonical, status, description, retry_after, times, drop_connection, delay))
+
+    def hold_next(self, method: str) -> Hold:
+        """Holds the next call of ``method`` until the returned `Hold` is released or dropped:
+        for killing the bot while a call is in flight (say, after a commit, before the reply)."""
+        canonical = self.spec.canonical_method(method)
+        if canonical is None:
+            raise ValueError(f"unknown Bot API method {method!r}")
+        hold = Hold(canonical)
+        self._holds.append(hold)
+        return hold
 
     # ------------------------------------------------------------------ signalling
 
@@ -249,6 +300,29 @@ class BotApiEmulator:
                     f"update {update_id} not processed within {timeout}s; {state}; "
                     f"last calls: {recent}; violations: {[str(v) for v in self.world.violations]}"
                 )
+            await self._wait_change(remaining)
+
+    async def wait_delivered(self, update_id: int, timeout: float = 30.0) -> None:
+        """Waits until the webhook answered 2xx for ``update_id`` (a bot that answers after
+        handling, as this one does, has then handled it)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while update_id not in self.world.webhook_delivered:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"update {update_id} not delivered within {timeout}s; last webhook error: "
+                                   f"{self.world.webhook_last_error}")
+            await self._wait_change(remaining)
+
+    async def wait_confirmed(self, update_id: int, timeout: float = 10.0) -> None:
+        """Waits until the bot took ``update_id`` for good: a polling bot confirms an update by
+        asking for the ones after it (getUpdates with a higher offset), a webhook by answering."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while any(u["update_id"] == update_id for u in self.world.pending_updates):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"update {update_id} not confirmed within {timeout}s")
             await self._wait_change(remaining)
 
     async def wait_for_call(
@@ -311,6 +385,20 @@ class BotApiEmulator:
                     raw[name] = value
         return raw, files
 
+    async def _hold(self, hold: Hold, params: dict[str, Any], request: web.Request) -> None:
+        hold.params = params
+        hold.arrived.set()
+        self._fire()
+        try:
+            await hold.released.wait()
+        finally:
+            self._holds.remove(hold)
+        if hold.dropped:
+            if request.transport is not None:
+                request.transport.abort()
+            raise ApiError(502, "Bad Gateway: the held call was dropped before Telegram performed it",
+                           violation=False)
+
     def _take_fault(self, method: str) -> _Fault | None:
         for fault in self._faults:
             if fault.method is None or fault.method == method:
@@ -357,6 +445,9 @@ class BotApiEmulator:
                 raise ApiError(400, str(exc)) from exc
             call.params = params
             call.chat_id = self.handlers.chat_id_of(params)
+            hold = next((h for h in self._holds if h.method == method and not h.arrived.is_set()), None)
+            if hold is not None:
+                await self._hold(hold, params, request)
             fault = self._take_fault(method)
             if fault is not None:
                 if fault.delay:
@@ -392,6 +483,8 @@ class BotApiEmulator:
         call.status = status
         call.index = len(self.world.calls)
         self.world.calls.append(call)
+        for listener in self.call_listeners:
+            listener(call)
         logger.debug("%s -> %s %s", method, status, "ok" if call.ok else body.get("description"))
         self._fire()
         if request.transport is None or request.transport.is_closing():
@@ -485,6 +578,8 @@ class BotApiEmulator:
                     backoff = 0.05
                     if update in world.pending_updates:
                         world.pending_updates.remove(update)
+                    world.webhook_delivered.append(update["update_id"])
+                    self._fire()
                     continue
                 world.webhook_last_error = (world.now(), error)
                 logger.info("webhook delivery failed, retrying in %.2fs: %s", backoff, error)

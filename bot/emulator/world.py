@@ -94,11 +94,14 @@ class World:
         self.webhook_allowed_updates: list[str] | None = None
         self.webhook_max_connections: int = 40
         self.webhook_last_error: tuple[int, str] | None = None
+        self.webhook_delivered: list[int] = []  # update ids the webhook answered 2xx for, in order
         self.allowed_updates: list[str] | None = None
         self.calls: list[ApiCall] = []
         self.violations: list[Violation] = []
         self.throttled: list[ApiCall] = []
         self.processed: set[int] = set()
+        # Every update ever queued, by id, so one can be delivered again (`redeliver`).
+        self.history: dict[int, dict[str, Any]] = {}
         # Called (from any thread) whenever an update is enqueued.
         self.on_update: Callable[[], None] = lambda: None
 
@@ -164,9 +167,21 @@ class World:
 
     def enqueue(self, kind: str, payload: dict[str, Any]) -> int:
         update_id = next(self._update_ids)
-        self.pending_updates.append({"update_id": update_id, kind: payload})
+        update = {"update_id": update_id, kind: payload}
+        self.pending_updates.append(update)
+        self.history[update_id] = copy.deepcopy(update)
         self.on_update()
         return update_id
+
+    def redeliver(self, *update_ids: int) -> None:
+        """Queues updates again, as Telegram does with updates a crashed bot never confirmed
+        (polling) or never answered (webhook): same update_id, same content. A polling bot
+        gets them on its first getUpdates after a restart (an offset past them drops them)."""
+        for update_id in sorted(update_ids):
+            if all(u["update_id"] != update_id for u in self.pending_updates):
+                self.pending_updates.append(copy.deepcopy(self.history[update_id]))
+        self.pending_updates.sort(key=lambda u: u["update_id"])
+        self.on_update()
 
     def update_kind(self, update: dict[str, Any]) -> str:
         return next(k for k in update if k != "update_id")

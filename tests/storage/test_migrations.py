@@ -9,6 +9,9 @@ def test_the_migrations_build_exactly_the_models(database_url: str) -> None:
     engine = make_sync_engine(database_url)
     try:
         with engine.connect() as connection:
-            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+            # APScheduler's job store shares the database (its table appears once `run` has run).
+            context = MigrationContext.configure(connection, opts={
+                "include_name": lambda name, kind, _parent: not (kind == "table" and name == "apscheduler_jobs")})
+            assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()

@@ -1,0 +1,78 @@
+"""Telegram updates handled once, even when Telegram delivers one again.
+
+Telegram redelivers an update when the bot did not confirm it: in polling mode when the process
+died before its next getUpdates, in webhook mode when the HTTP answer never came. The bot keeps
+the update_id of every update it handled (`processed_updates`), and the processor skips one it
+has seen.
+
+"Handled" is recorded in the same transaction as the update's first change: while an update is
+being processed, `UnitOfWork.commit()` adds the row to whatever it commits. So the update's
+effect and the record of it commit together or not at all; a crash before the commit leaves
+neither, and the redelivered update is processed as if for the first time. An update that
+changed nothing is recorded when its handlers are done (a lost read-only answer is harmless).
+If two instances receive the same update at once, the second commit fails on the primary key
+and its transaction (and so its effect) is rolled back.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.models import ProcessedUpdate
+
+# Telegram keeps an unconfirmed update for 24 hours; a week of margin costs a few thousand rows.
+KEEP_FOR = timedelta(days=7)
+
+
+@dataclass
+class HandlingUpdate:
+    """The update the current task is processing (set by the update processor)."""
+
+    update_id: int
+    now: datetime
+    recorded: bool = False
+
+
+CURRENT: ContextVar[HandlingUpdate | None] = ContextVar("current_update", default=None)
+
+
+class AlreadyHandled(Exception):
+    """The update was recorded as handled by another commit (a concurrent redelivery)."""
+
+
+async def seen(session: AsyncSession, update_id: int) -> bool:
+    return await session.scalar(select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id == update_id)) \
+        is not None
+
+
+def add_to(session: AsyncSession) -> HandlingUpdate | None:
+    """Adds the current update's row to the session's transaction, once per update."""
+    handling = CURRENT.get()
+    if handling is None or handling.recorded:
+        return None
+    session.add(ProcessedUpdate(update_id=handling.update_id, processed_at=handling.now))
+    return handling
+
+
+async def record_if_unrecorded(factory: async_sessionmaker[AsyncSession], handling: HandlingUpdate) -> None:
+    """After the handlers: records an update that committed nothing (it may already be there)."""
+    if handling.recorded:
+        return
+    async with factory() as session:
+        session.add(ProcessedUpdate(update_id=handling.update_id, processed_at=handling.now))
+        try:
+            await session.commit()
+        except IntegrityError:
+            await session.rollback()
+    handling.recorded = True
+
+
+async def prune(session: AsyncSession, *, now: datetime) -> int:
+    result = await session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < now - KEEP_FOR))
+    return int(getattr(result, "rowcount", 0) or 0)
