@@ -12,6 +12,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.processor import PerChatUpdateProcessor
+from bot.retry import TelegramRetry
 from bot.sender import OutboxSender
 from handlers import common, enterprise, feedback, founding, nomination, owner, people, reminders, review, supervisor, visit
 from handlers import digest as digest_commands
@@ -37,26 +38,34 @@ def build_application(
     scheduler: bool = False,
 ) -> Application[Any, BotContext, Any, Any, BotData, Any]:
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else SANDBOX_TOKEN
+    clock = clock or SystemClock()
+    session_factory = make_session_factory(make_async_engine(settings.database_url))
+    processor = PerChatUpdateProcessor(on_processed=on_processed, factory=session_factory, clock=clock)
     builder = (
         ApplicationBuilder()
         .token(token)
         .base_url(settings.telegram_api_base_url)
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
-        .concurrent_updates(PerChatUpdateProcessor(on_processed=on_processed))
+        .concurrent_updates(processor)
         .defaults(Defaults(tzinfo=settings.timezone))
         .post_init(on_startup)
         .post_shutdown(on_shutdown)
     )
+    # 429s, 5xx, timeouts and dropped connections on the bot's own calls: what is retried and
+    # what is not is bot/retry.py's policy.
+    builder.rate_limiter(TelegramRetry())
+    builder.read_timeout(settings.telegram_read_timeout)
     application = builder.build()
+    processor.on_skipped = lambda update: common.after_redelivery(update, application.bot_data, application.bot)
 
     engine = FormEngine(FORMS)
     data: BotData = application.bot_data
-    data.session_factory = make_session_factory(make_async_engine(settings.database_url))
+    data.session_factory = session_factory
     data.engine = engine
     data.runner = FormRunner(engine)
     # One sender per process: its pacing carries Telegram's limits from one drain to the next.
-    data.sender = OutboxSender(clock=clock or SystemClock(), tz=settings.timezone, timer=time.monotonic)
-    data.clock = clock or SystemClock()
+    data.sender = OutboxSender(clock=clock, tz=settings.timezone, timer=time.monotonic)
+    data.clock = clock
     # Only `python -m bot run` schedules jobs; tests and the sandbox call the sweep themselves.
     data.scheduling = settings if scheduler else None
     data.tz = settings.timezone
@@ -78,21 +87,41 @@ async def on_startup(application: Application[Any, BotContext, Any, Any, BotData
     application.bot_data.bot_username = application.bot.username
     data = application.bot_data
     if data.scheduling is not None:
+        from bot.leader import LeaderElection
         from bot.scheduler import Runtime, start_scheduler
 
-        data.scheduler = start_scheduler(Runtime(application.bot, data.session_factory, data.clock, data.scheduling,
-                                                 data.sender))
+        settings = data.scheduling
+
+        async def elected() -> None:
+            data.scheduler = start_scheduler(Runtime(application.bot, data.session_factory, data.clock, settings,
+                                                     data.sender))
+
+        async def deposed() -> None:
+            if data.scheduler is not None:
+                data.scheduler.shutdown(wait=False)
+                data.scheduler = None
+
+        # Only the leader runs the scheduler; the others take over if it goes away.
+        data.leader = LeaderElection(settings.database_url, on_elected=elected, on_deposed=deposed,
+                                     poll_seconds=settings.leader_poll_seconds)
+        await data.leader.start()
     logger.info("Bot @%s ready", application.bot.username)
 
 
 async def on_shutdown(application: Application[Any, BotContext, Any, Any, BotData, Any]) -> None:
+    if application.bot_data.leader is not None:
+        await application.bot_data.leader.stop()
     if application.bot_data.scheduler is not None:
         application.bot_data.scheduler.shutdown(wait=False)
     await application.bot_data.session_factory.kw["bind"].dispose()
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level)
-    # httpx logs every request URL, and the URL holds the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+def configure_logging(settings: Settings, level: int = logging.INFO, *, json_lines: bool = True) -> None:
+    """Structured logs with the update as correlation id; the settings' secrets redacted."""
+    from sqlalchemy.engine import make_url
+
+    from bot import logs
+
+    secrets = [s.get_secret_value() for s in (settings.telegram_bot_token, settings.webhook_secret) if s is not None]
+    password = make_url(settings.database_url).password
+    logs.configure(level, json_lines=json_lines, secrets=[*secrets, *([str(password)] if password else [])])

@@ -15,7 +15,8 @@ from telegram import Update
 from bot.app import build_application, configure_logging
 from bot.clock import Clock, SystemClock, local_today
 from bot.config import Settings
-from storage.db import make_async_engine, make_session_factory
+from bot.leader import InstanceLock, InstanceRefused
+from storage.db import is_sqlite, make_async_engine, make_session_factory
 from storage.enums import Role
 from storage.migrate import upgrade
 from storage.scope import normalize_region
@@ -32,7 +33,9 @@ def _out(text: str) -> None:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bot", description="党建联络助手 · Liaison Assistant")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the bot (long polling); needs TELEGRAM_BOT_TOKEN")
+    run_cmd = sub.add_parser("run", help="run the bot (long polling, or --webhook); needs TELEGRAM_BOT_TOKEN")
+    run_cmd.add_argument("--webhook", action="store_true",
+                         help="webhook mode: WEBHOOK_URL, WEBHOOK_PORT and WEBHOOK_SECRET from the environment")
     shell = sub.add_parser("shell", help="offline sandbox: local Bot API emulator, the bot, and a terminal chat")
     shell.add_argument("--fresh", action="store_true", help="start from a new, temporary database")
     shell.add_argument("--database", default="sqlite:///sandbox.db",
@@ -49,6 +52,8 @@ def parser() -> argparse.ArgumentParser:
     digests = sub.add_parser("send-digests", help="queue the weekly digests now and send them; needs TELEGRAM_BOT_TOKEN")
     digests.add_argument("--current", action="store_true",
                          help="the week in progress instead of the last full week (what Monday's job sends)")
+    backup = sub.add_parser("backup", help="a consistent copy of the SQLite database, also while the bot runs")
+    backup.add_argument("--out", required=True, type=Path)
     sub.add_parser("seed-demo", help="load a realistic Yichang demo data set into an empty database")
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
@@ -57,10 +62,16 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    configure_logging(logging.WARNING if args.command in ("shell",) else logging.INFO)
     settings = Settings()
+    # The running bot logs JSON lines for a log collector; the terminal commands plain text.
+    configure_logging(settings, logging.WARNING if args.command == "shell" else logging.INFO,
+                      json_lines=args.command == "run" and settings.log_format == "json")
     if args.command == "run":
-        return run(settings)
+        return run(settings, webhook=args.webhook)
+    if args.command == "backup":
+        from bot.backup import backup
+
+        return backup(settings.database_url, args.out, _out)
     if args.command == "shell":
         from bot.sandbox import run_shell
 
@@ -72,14 +83,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     return asyncio.run(_operator_command(args, settings))
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, *, webhook: bool = False) -> int:
     if settings.telegram_bot_token is None:
         logger.error("TELEGRAM_BOT_TOKEN is not set. For a try-out without a token: python -m bot shell")
         return 2
-    upgrade(settings.database_url)
-    application = build_application(settings, scheduler=True)
-    application.run_polling(allowed_updates=Update.ALL_TYPES)
-    return 0
+    if webhook and (not settings.webhook_url or settings.webhook_secret is None):
+        logger.error("Webhook mode needs WEBHOOK_URL and WEBHOOK_SECRET (and WEBHOOK_PORT, default 8443)")
+        return 2
+    lock = InstanceLock(settings.database_url) if is_sqlite(settings.database_url) else None
+    if lock is not None:
+        try:
+            lock.acquire()
+        except InstanceRefused as refused:
+            # Two processes on one SQLite file would both run the scheduler and fight over
+            # the write lock; several instances need PostgreSQL.
+            logger.error("%s. Stop it first, or use PostgreSQL (DATABASE_URL) to run several instances.", refused)
+            _out(f"无法启动：{refused}。请先停止另一个进程；多实例运行请使用 PostgreSQL。")
+            return 3
+    try:
+        upgrade(settings.database_url)
+        application = build_application(settings, scheduler=True)
+        if webhook:
+            from bot.webhook import serve
+
+            asyncio.run(serve(application, settings))
+        else:
+            application.run_polling(allowed_updates=Update.ALL_TYPES)
+        return 0
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 async def _operator_command(args: argparse.Namespace, settings: Settings) -> int:

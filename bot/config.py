@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -36,6 +37,20 @@ class Settings(BaseSettings):
     bot_locale: Locale = "zh_CN"
     # When the weekly digests go out: a weekday (mon … sun) and a local time.
     digest_cron: str = "mon 08:30"
+    # Seconds to wait for the Bot API's answer to a call (python-telegram-bot's read timeout).
+    # A call that times out may still have been performed: see bot/retry.py for what is retried.
+    telegram_read_timeout: float = 5.0
+    # Webhook mode (`python -m bot run --webhook`): Telegram posts updates to WEBHOOK_URL (https,
+    # through the proxy), which forwards to this process on WEBHOOK_LISTEN:WEBHOOK_PORT. Telegram
+    # sends WEBHOOK_SECRET in the X-Telegram-Bot-Api-Secret-Token header of every request.
+    webhook_url: str | None = None
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
+    webhook_secret: SecretStr | None = None
+    # How often a follower instance tries to become the scheduler leader (PostgreSQL).
+    leader_poll_seconds: float = 5.0
+    # `json` (one object per line, for log collectors) or `text`.
+    log_format: Literal["json", "text"] = "json"
 
     @field_validator("bot_timezone")
     @classmethod
@@ -47,6 +62,20 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_digest_cron(cls, value: str) -> str:
         parse_weekly(value)  # a typo fails at start-up, not silently on Monday
+        return value
+
+    @field_validator("telegram_bot_token", "webhook_url", "webhook_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `WEBHOOK_SECRET=` copied from .env.example means "not set", not "the empty secret".
+        return None if value == "" else value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _valid_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram's rule for secret_token: 1-256 characters A-Z, a-z, 0-9, _ and -.
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
     @property

@@ -33,6 +33,7 @@ class BotData:
     def __init__(self) -> None:
         self.scheduling: Any = None  # bot.config.Settings when this process runs the scheduler
         self.scheduler: Any = None
+        self.leader: Any = None  # bot.leader.LeaderElection when this process may run the scheduler
         self.clock = SystemClock()
         self.tz = ZoneInfo("Asia/Shanghai")
         self.locale = "zh_CN"

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from sqlalchemy import create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -50,14 +51,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_async_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(async_url(url), pool_pre_ping=not is_sqlite(url))
+    # hide_parameters: an error's text (logged with its traceback) shows the SQL without the
+    # values, which are people's names, political status and what they said.
+    engine = create_async_engine(async_url(url), pool_pre_ping=not is_sqlite(url), hide_parameters=True)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
 
 
 def make_sync_engine(url: str) -> Engine:
-    engine = create_engine(sync_url(url), pool_pre_ping=not is_sqlite(url))
+    engine = create_engine(sync_url(url), pool_pre_ping=not is_sqlite(url), hide_parameters=True)
     if is_sqlite(url):
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -66,3 +69,20 @@ def make_sync_engine(url: str) -> Engine:
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # expire_on_commit=False: handlers render from objects after the commit that saved them.
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def unavailable(error: BaseException | None) -> bool:
+    """True when `error`, or an error it came from, says the database was away for a moment: not
+    reachable, the connection dropped (PostgreSQL restarted), the pool exhausted, SQLite locked.
+    The transaction did not commit; the same change can be made again once it is back."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, sa_exc.DBAPIError) and (
+            error.connection_invalidated or isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError)
+        ):
+            return True
+        if isinstance(error, sa_exc.TimeoutError):  # no connection free in the pool
+            return True
+        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+    return False

@@ -81,3 +81,25 @@ def test_run_without_a_token_explains_what_to_do(tmp_path: Path) -> None:
                             cwd=tmp_path, env=_env(PYTHONPATH=str(ROOT)))
     assert result.returncode == 2
     assert "TELEGRAM_BOT_TOKEN" in result.stderr and "python -m bot shell" in result.stderr
+
+
+async def test_a_second_bot_on_the_same_sqlite_file_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'liaison.db'}"
+    async with BotApiEmulator(token="4242:RUN-test-token") as emu:
+        env = _env(PYTHONPATH=str(ROOT), TELEGRAM_BOT_TOKEN="4242:RUN-test-token",
+                   TELEGRAM_API_BASE_URL=emu.base_url, DATABASE_URL=database_url)
+        first = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
+                                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            await emu.wait_for_call(lambda c: c.method == "getUpdates", timeout=60)
+            second = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
+                                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            out, _ = await asyncio.wait_for(second.communicate(), timeout=60)
+            assert second.returncode == 3
+            assert f"pid {first.pid}" in out.decode() and "PostgreSQL" in out.decode()
+            assert first.returncode is None  # the first one runs on, undisturbed
+            assert len(emu.calls_to("setMyCommands")) == 1  # the second never talked to Telegram
+        finally:
+            first.send_signal(signal.SIGINT)
+            await asyncio.wait_for(first.wait(), timeout=30)
+    assert first.returncode == 0
