@@ -18,6 +18,10 @@ not yet sent when the sender died are only delayed until the lease expires, neve
 Outside that window no message is sent twice: a `sending` row is not claimable until its lease
 expires (keep the lease far longer than a drain takes), and on PostgreSQL two senders never
 claim the same row (SKIP LOCKED). Exactly-once is not reachable: Telegram has no idempotency key.
+The other way a message can arrive twice: a send that timed out or lost its connection after
+Telegram had received it looks like a network error, so the row is put back and sent again
+(`bot.retry` does not resend it on the spot; the sender's backoff does, preferring a rare
+duplicate reminder to a lost one).
 
 Time is injected: `clock` gives the current time (pacing and quiet hours read it) and `sleep`
 waits; tests pass a fake clock whose sleep advances it, so nothing really waits.
@@ -42,6 +46,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.clock import Clock
 from storage import outbox
+from storage.db import unavailable as database_unavailable
 from storage.uow import unit_of_work
 
 logger = logging.getLogger(__name__)
@@ -179,6 +184,7 @@ class DrainReport:
     dropped: list[int] = field(default_factory=list)
     postponed: list[int] = field(default_factory=list)  # quiet hours
     throttled: int = 0  # 429 answers seen (0 when pacing is right)
+    interrupted: bool = False  # the database went away during the drain
 
 
 async def _real_sleep(seconds: float) -> None:
@@ -208,8 +214,27 @@ class OutboxSender:
     async def drain(
         self, bot: Bot, factory: async_sessionmaker[AsyncSession], *, now: datetime | None = None, limit: int = 1000
     ) -> DrainReport:
-        """Sends what is due, batch by batch, until nothing is due or `limit` rows were handled."""
+        """Sends what is due, batch by batch, until nothing is due or `limit` rows were handled.
+
+        When the database goes away (PostgreSQL restarting) the drain stops and says so in the
+        report instead of raising: rows claimed but not sent stay `sending` until their lease
+        ends (delayed, not lost), and a message Telegram accepted whose `mark_sent` could not
+        commit goes again then (the crash window above). The next drain carries on.
+        """
         report = DrainReport()
+        try:
+            await self._drain(bot, factory, report, now=now, limit=limit)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            logger.warning("Outbox drain stopped, the database is unavailable: %s", exc)
+            report.interrupted = True
+        return report
+
+    async def _drain(
+        self, bot: Bot, factory: async_sessionmaker[AsyncSession], report: DrainReport, *, now: datetime | None,
+        limit: int,
+    ) -> None:
         handled = 0
         while handled < limit:
             claimed_at = now if now is not None else self.clock.now()
@@ -225,7 +250,6 @@ class OutboxSender:
             while jobs:
                 job = jobs.pop(self.pacer.pick((j.chat_id for j in jobs), self._seconds()))
                 await self._deliver(bot, factory, job, report)
-        return report
 
     async def _deliver(
         self, bot: Bot, factory: async_sessionmaker[AsyncSession], job: _Job, report: DrainReport

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import math
 import re
@@ -10,11 +11,14 @@ from typing import Any
 from telegram import (
     BotCommand,
     BotCommandScopeChat,
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    Message,
     Update,
 )
 from telegram.constants import ChatType, ParseMode
+from telegram.error import BadRequest
 from telegram.ext import (
     ApplicationHandlerStop,
     BaseHandler,
@@ -25,18 +29,20 @@ from telegram.ext import (
     filters,
 )
 
+from bot import retry
 from bot.render import label, render
-from handlers.adapter import FormRunner
-from handlers.context import BotContext
+from handlers.adapter import FormRunner, draft_button
+from handlers.context import BotContext, BotData
 from handlers.pickers import card_button
-from storage import drafts, enterprises, officers, overview
+from storage import drafts, enterprises, officers, overview, throttle, updates
+from storage.db import unavailable as database_unavailable
 from storage.enums import Role
 from storage.officers import InviteRefused, Member
 from storage.uow import unit_of_work
 
 logger = logging.getLogger(__name__)
 
-MINE_PAGE = re.compile(r"^mine:page:(\d{1,4})$")
+MINE_PAGE = re.compile(r"^mine:page:(\d{1,4})\Z")
 MINE_PAGE_SIZE = 10
 # The commands each role sees in Telegram's menu (setMyCommands per chat). Only commands that
 # exist are listed; later capabilities add theirs here.
@@ -65,6 +71,8 @@ async def allowed(update: Update, context: BotContext, *roles: Role) -> bool:
     member, message = context.member, update.effective_message
     if member is not None and member.role in roles:
         return True
+    if update.callback_query is not None:  # a button: stop the client's spinner too
+        await update.callback_query.answer()
     if message is not None:
         await message.reply_text(render("common/not_for_role", context.locale(), roles=[r.value for r in roles]),
                                  parse_mode=ParseMode.HTML)
@@ -74,7 +82,8 @@ async def allowed(update: Update, context: BotContext, *roles: Role) -> bool:
 async def gate(update: Update, context: BotContext) -> None:
     """Lets known users through with their `member`; everyone else gets a polite refusal.
 
-    Only `/start <code>` passes for strangers. Nothing about a stranger is stored.
+    Only `/start <code>` passes for strangers. Nothing about a stranger is stored, except the
+    numeric Telegram id of one who sends wrong codes, for an hour (`storage.throttle`).
     """
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None or chat.type != ChatType.PRIVATE:
@@ -96,20 +105,34 @@ async def gate(update: Update, context: BotContext) -> None:
 
 
 async def start(update: Update, context: BotContext) -> None:
-    """Redeems an invite code (`/start <code>`) or greets a known user again."""
+    """Redeems an invite code (`/start <code>`) or greets a known user again.
+
+    Wrong codes are counted per Telegram account; after too many within the hour the code is
+    not even looked up (`storage.throttle`).
+    """
     user, chat, message = update.effective_user, update.effective_chat, update.effective_message
     if user is None or chat is None or message is None:
         return
     locale = context.locale()
     async with unit_of_work(context.bot_data.session_factory) as uow:
         if context.args:
+            now = context.bot_data.now()
+            until = await throttle.blocked_until(uow.session, user.id, now)
+            if until is not None:
+                minutes = max(1, math.ceil((until - now).total_seconds() / 60))
+                await message.reply_text(render("common/invite_throttled", locale, minutes=minutes),
+                                         parse_mode=ParseMode.HTML)
+                return
             try:
                 row = await officers.redeem_invite(
-                    uow.session, code=context.args[0], telegram_user_id=user.id, chat_id=chat.id,
-                    now=context.bot_data.now(),
+                    uow.session, code=context.args[0], telegram_user_id=user.id, chat_id=chat.id, now=now,
                 )
                 context.member = Member.of(row)
+                await throttle.forget(uow.session, user.id)
             except InviteRefused as refused:
+                if refused.reason in throttle.COUNTED_REASONS:
+                    await throttle.record_failure(uow.session, user.id, now)
+                    await uow.commit()
                 if context.member is None or refused.reason != "used":
                     await message.reply_text(render("common/invite_refused", locale, reason=refused.reason,
                                                     role=refused.role),
@@ -128,7 +151,8 @@ async def start(update: Update, context: BotContext) -> None:
 
 async def _greeting(session: Any, context: BotContext, member: Member) -> str:
     today = context.bot_data.today()
-    assigned = await enterprises.assigned_to(session, member.id, today) if member.role == Role.OFFICER else []
+    assigned = (await enterprises.assigned_to(session, member.id, today, member.region)
+                if member.role == Role.OFFICER else [])
     own = await overview.own_enterprise_name(session, member.id) if member.role == Role.OWNER else None
     return render(
         "common/welcome", context.locale(), name=member.name, role=member.role, region=member.region,
@@ -173,7 +197,7 @@ async def mine(update: Update, context: BotContext) -> None:
     if member is None or chat is None:
         return
     async with unit_of_work(context.bot_data.session_factory) as uow:
-        rows = await enterprises.assigned_to(uow.session, member.id, context.bot_data.today())
+        rows = await enterprises.assigned_to(uow.session, member.id, context.bot_data.today(), member.region)
     pages = max(1, math.ceil(len(rows) / MINE_PAGE_SIZE))
     page = min(max(page, 1), pages)
     shown = rows[(page - 1) * MINE_PAGE_SIZE : page * MINE_PAGE_SIZE]
@@ -193,12 +217,32 @@ async def mine(update: Update, context: BotContext) -> None:
     keyboard = [cards[i : i + 2] for i in range(0, len(cards), 2)] + ([nav] if nav else [])
     markup = InlineKeyboardMarkup(keyboard) if keyboard else None
     if query is not None:
-        await query.answer()
-        if query.message is not None:
-            await context.bot.edit_message_text(text, chat.id, query.message.message_id,
-                                                parse_mode=ParseMode.HTML, reply_markup=markup)
+        await turn_page(query, context, text, markup)
         return
     await context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
+
+
+async def turn_page(query: CallbackQuery, context: BotContext, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    """Shows a list's page in the message whose page button was pressed.
+
+    A second tap on the same button, or a page past the last (which shows the last), asks for
+    what the message shows already: Telegram refuses an edit that changes nothing, so the press
+    is answered with a note instead (and a refusal that slips through is no error either).
+    """
+    message = query.message
+    plain = html.unescape(re.sub(r"<[^>]*>", "", text))
+    if isinstance(message, Message) and message.text == plain and message.reply_markup == markup:
+        await query.answer(label("page_shown", context.locale()))
+        return
+    await query.answer()
+    if message is None:
+        return
+    try:
+        await context.bot.edit_message_text(text, message.chat.id, message.message_id, parse_mode=ParseMode.HTML,
+                                            reply_markup=markup)
+    except BadRequest as error:
+        if "not modified" not in error.message:
+            raise
 
 
 async def unknown_command(update: Update, context: BotContext) -> None:
@@ -213,17 +257,80 @@ async def unknown_button(update: Update, context: BotContext) -> None:
 
 
 async def on_error(update: object, context: BotContext) -> None:
-    """Logs first (with the traceback), then tells the user plainly that nothing was saved."""
+    """Logs first (with the traceback), then tells the user plainly what became of their input:
+    saved, when the update had committed before the failure (what failed came after, most
+    likely the reply: a button asks the open draft's question again); not saved because the
+    database was away for a moment (send it again shortly); or not saved (try again)."""
+    if isinstance(context.error, updates.AlreadyHandled):
+        # Another instance handled the same (redelivered) update a moment ago; it answered.
+        logger.info("Update %s was handled by another instance; this copy was rolled back", context.error)
+        return
     logger.error("Update %s failed", getattr(update, "update_id", None), exc_info=context.error)
     if not isinstance(update, Update) or update.effective_chat is None:
         return
+    text, markup = await _failure_notice(update, context)
+    query = update.callback_query
+    # A query the handler answered already cannot be answered again (Telegram refuses it).
+    if query is not None and not retry.answered(context.bot, query.id):
+        try:
+            await query.answer()
+        except Exception:
+            logger.warning("Could not answer the button of the failed update", exc_info=True)
     try:
-        if update.callback_query is not None:
-            await update.callback_query.answer()
-        await context.bot.send_message(update.effective_chat.id, render("common/error", context.locale()),
-                                       parse_mode=ParseMode.HTML)
+        await context.bot.send_message(update.effective_chat.id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
     except Exception:  # the error may be Telegram itself being unreachable
         logger.warning("Could not tell chat about the failure", exc_info=True)
+    # PTB goes on with the next handler group after an error (after the gate: the handlers, with
+    # no member); the user has been told, so this update ends here.
+    raise ApplicationHandlerStop
+
+
+async def _failure_notice(update: Update, context: BotContext) -> tuple[str, InlineKeyboardMarkup | None]:
+    # The error handler gets a context of its own: the gate's `member` is not in it.
+    handling = updates.CURRENT.get()
+    saved = handling is not None and handling.recorded
+    draft_id = None
+    if update.effective_user is not None and not database_unavailable(context.error):
+        try:
+            async with unit_of_work(context.bot_data.session_factory) as uow:
+                row = await officers.by_telegram_id(uow.session, update.effective_user.id)
+                context.member = Member.of(row) if row is not None else None
+                draft = await drafts.for_update(uow.session, row.id) if row is not None and saved else None
+                draft_id = draft.id if draft is not None else None
+        except Exception:  # the database may be what failed after all
+            logger.warning("Could not look up the user of the failed update", exc_info=True)
+    locale = context.locale()
+    if saved:
+        # The update's change is committed. Saying "not saved" now would make the user send the
+        # same answer again, and it would be taken as the answer to the next question.
+        markup = None
+        if draft_id is not None:
+            markup = InlineKeyboardMarkup([[InlineKeyboardButton(label("resume", locale),
+                                                                 callback_data=draft_button("resume", draft_id))]])
+        return render("common/saved_reply_failed", locale, resume=markup is not None), markup
+    if database_unavailable(context.error):
+        return render("common/db_unavailable", locale), None
+    return render("common/error", locale), None
+
+
+async def after_redelivery(update: Update, data: BotData, bot: Any) -> None:
+    """A redelivered update was skipped (it was handled before a crash). Its reply may never
+    have gone out, so a user in the middle of a form is told their input was saved and given
+    the button that shows the current question; otherwise a retyped answer would be taken as
+    the answer to the next question."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None or chat.type != ChatType.PRIVATE:
+        return
+    async with unit_of_work(data.session_factory) as uow:
+        row = await officers.by_telegram_id(uow.session, user.id)
+        draft = await drafts.for_update(uow.session, row.id) if row is not None else None
+        if row is None or draft is None:
+            return
+        draft_id, locale = draft.id, row.locale or data.locale
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton(label("resume", locale),
+                                                         callback_data=draft_button("resume", draft_id))]])
+    await bot.send_message(chat.id, render("common/saved_reply_failed", locale, resume=True),
+                           parse_mode=ParseMode.HTML, reply_markup=markup)
 
 
 def gate_handler() -> BaseHandler[Update, BotContext, Any]:
