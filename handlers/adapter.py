@@ -31,7 +31,7 @@ from handlers.forms import (
     Prompt,
     Reply,
 )
-from storage import drafts, enterprises, outbox
+from storage import drafts, enterprises, outbox, updates
 from storage.models import Draft
 from storage.officers import Member
 from storage.uow import UnitOfWork, unit_of_work
@@ -39,8 +39,12 @@ from storage.uow import UnitOfWork, unit_of_work
 logger = logging.getLogger(__name__)
 
 # Callback data of form buttons: `f:<draft id>:<question seq>:<option key>`, within 64 bytes.
-FORM_BUTTON = re.compile(r"^f:(\d{1,12}):(\d{1,9}):([A-Za-z0-9_~:.-]{1,36})$")
-DRAFT_BUTTON = re.compile(r"^draft:(resume|restart):(\d{1,12})(?::([a-z_]{1,16}))?$")
+# Every callback pattern is anchored `^…\Z`: PTB routes a press with `re.match`, and `$` also
+# matches before a trailing newline, which sent `ent:show:1\n` to a handler whose `fullmatch`
+# then refused it without answering. Ids that reach a query have at most 9 digits: PostgreSQL's
+# INTEGER ids stop at 2³¹, and a query with a larger number fails instead of finding nothing.
+FORM_BUTTON = re.compile(r"^f:(\d{1,12}):(\d{1,9}):([A-Za-z0-9_~:.-]{1,36})\Z")
+DRAFT_BUTTON = re.compile(r"^draft:(resume|restart):(\d{1,12})(?::([a-z_]{1,16}))?\Z")
 MAX_CALLBACK_BYTES = 64
 
 
@@ -85,7 +89,8 @@ def incoming_from(update: Update) -> Incoming:
     if update.callback_query is not None or message is None:
         return Incoming(unsupported=True)
     if message.text is not None:
-        return Incoming(text=message.text)
+        # A NUL character cannot be stored in PostgreSQL (text or JSON), and no one means one.
+        return Incoming(text=message.text.replace("\x00", ""))
     if message.photo:
         return Incoming(photo=message.photo[-1].file_id)  # the largest size
     if message.voice is not None:
@@ -182,7 +187,9 @@ class FormRunner:
         async with unit_of_work(context.bot_data.session_factory) as uow:
             draft = await drafts.for_update(uow.session, member.id)
             if draft is None:
-                await context.bot.send_message(chat.id, render("common/no_draft", context.locale(), role=member.role))
+                if not await _handled_elsewhere(uow):
+                    await context.bot.send_message(chat.id, render("common/no_draft", context.locale(),
+                                                                   role=member.role))
                 return
             outcome = await self.engine.handle(self._ctx(uow, context, member), _state(draft), incoming)
             draft_id = await self._persist(uow, context, member, draft, outcome)
@@ -192,17 +199,18 @@ class FormRunner:
     async def on_button(self, update: Update, context: BotContext) -> None:
         """Applies a pressed form button, unless it belongs to an older question."""
         query, member = update.callback_query, context.member
-        if query is None or member is None or query.data is None or query.message is None:
+        if query is None:
             return
-        parsed = parse_form_button(query.data)
-        if parsed is None:
+        parsed = parse_form_button(query.data or "")
+        if parsed is None or member is None or query.message is None:
             await query.answer(label("unknown_button", context.locale()))
             return
         draft_id, seq, key = parsed
         async with unit_of_work(context.bot_data.session_factory) as uow:
             draft = await drafts.for_update(uow.session, member.id)
             if draft is None or draft.id != draft_id or draft.seq != seq:
-                await query.answer(label("stale_button", context.locale()), show_alert=False)
+                if not await _handled_elsewhere(uow):
+                    await query.answer(label("stale_button", context.locale()), show_alert=False)
                 return
             outcome = await self.engine.handle(self._ctx(uow, context, member), _state(draft), Incoming(key=key))
             new_id = await self._persist(uow, context, member, draft, outcome)
@@ -211,19 +219,28 @@ class FormRunner:
         await self._deliver(context, query.message.chat.id, outcome, new_id, query)
 
     async def on_draft_button(self, update: Update, context: BotContext) -> None:
-        """Continue the open draft, or drop it and start the form that was asked for."""
+        """Continue the open draft, or drop it and start the form that was asked for.
+
+        Only that form: the command or button that asked for it checked the caller's role (a
+        form's own steps do not), so a restart naming any other form is refused as stale."""
         query, member = update.callback_query, context.member
-        match = DRAFT_BUTTON.fullmatch(query.data or "") if query else None
-        if query is None or member is None or match is None or query.message is None:
+        if query is None:
+            return
+        match = DRAFT_BUTTON.fullmatch(query.data or "")
+        if member is None or match is None or query.message is None:
+            # `draft:` and nothing a button of ours would carry (a modified client).
+            await query.answer(label("unknown_button", context.locale()))
             return
         action, draft_id, form = match[1], int(match[2]), match[3]
         async with unit_of_work(context.bot_data.session_factory) as uow:
             draft = await drafts.for_update(uow.session, member.id)
-            if draft is None or draft.id != draft_id or (action == "restart" and form not in self.engine.forms):
-                await query.answer(label("stale_button", context.locale()))
+            asked = (draft.answers.get(NEXT) or {}) if draft is not None else {}
+            unasked = action == "restart" and (asked.get("form") != form or form not in self.engine.forms)
+            if draft is None or draft.id != draft_id or unasked:
+                if not await _handled_elsewhere(uow):
+                    await query.answer(label("stale_button", context.locale()))
                 return
             ctx = self._ctx(uow, context, member)
-            asked = draft.answers.get(NEXT) or {}
             if action == "resume":
                 state = _state(draft)
                 state.answers.pop(NEXT, None)
@@ -232,8 +249,7 @@ class FormRunner:
                 await drafts.discard(uow.session, member.id)
                 await uow.session.flush()
                 draft = None
-                carried = asked.get("answers") if asked.get("form") == form else None
-                outcome = await self.engine.start(ctx, str(form), carried)
+                outcome = await self.engine.start(ctx, str(form), asked.get("answers"))
             new_id = await self._persist(uow, context, member, draft, outcome)
             await uow.commit()
         await query.answer()
@@ -278,10 +294,25 @@ class FormRunner:
             await data.sender.drain(context.bot, data.session_factory, limit=len(outcome.others) + 10)
 
 
+async def _handled_elsewhere(uow: UnitOfWork) -> bool:
+    """True when another instance handled this very update (a redelivery racing the original)
+    while this one waited for the draft's lock: it answered the user; this copy stays silent."""
+    handling = updates.CURRENT.get()
+    return handling is not None and await updates.seen(uow.session, handling.update_id)
+
+
 def _plain_buttons(prompt: Prompt) -> list[list[dict[str, str]]]:
     """A notice's buttons as the outbox stores them; notices only carry complete callbacks."""
     return [[{"text": option.label, "callback_data": _callback(option, None, 0)} for option in row]
             for row in prompt.buttons]
+
+
+def carries_button(message: object, data: str | None) -> bool:
+    """True when `message` shows a button with this callback data: the keyboard a verdict or a
+    rating was pressed on, which may then be taken off. A forged press arrives on any message
+    (one without a keyboard, where removing it is an edit Telegram refuses as a no-op)."""
+    markup = message.reply_markup if isinstance(message, Message) else None
+    return markup is not None and any(button.callback_data == data for row in markup.inline_keyboard for button in row)
 
 
 async def _edit(message: Message, reply: Reply, markup: InlineKeyboardMarkup | None) -> None:

@@ -16,7 +16,7 @@ from storage import enterprises
 from storage.enums import Role
 from storage.uow import unit_of_work
 
-SHOW = re.compile(r"ent:show:(\d{1,12})")
+SHOW = re.compile(r"^ent:show:(\d{1,9})\Z")
 FORMS = ()
 
 

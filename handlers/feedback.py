@@ -47,12 +47,12 @@ from storage.uow import unit_of_work
 
 logger = logging.getLogger(__name__)
 
-NEW = re.compile(r"^fb:new(?::(\d{1,12}))?$")
-SHOW = re.compile(r"^fb:show:(\d{1,12})$")
-MOVE = re.compile(r"^fb:(start|resolve|close):(\d{1,12})$")
-CORRECT = re.compile(r"^fb:correct:(\d{1,12})$")
-PAGE = re.compile(r"^fb:page:(\d{1,4})$")
-LINK = re.compile(r"^fb:link(?::(\d{1,12}))?$")
+NEW = re.compile(r"^fb:new(?::(\d{1,9}))?\Z")
+SHOW = re.compile(r"^fb:show:(\d{1,9})\Z")
+MOVE = re.compile(r"^fb:(start|resolve|close):(\d{1,9})\Z")
+CORRECT = re.compile(r"^fb:correct:(\d{1,9})\Z")
+PAGE = re.compile(r"^fb:page:(\d{1,4})\Z")
+LINK = re.compile(r"^fb:link(?::(\d{1,9}))?\Z")
 PAGE_SIZE = 10
 NOTICE_DRAIN = 10  # the notice just queued, and a few others due anyway
 MAX_RAISER = 40

@@ -31,8 +31,8 @@ from storage.enums import FoundingMethod, PartyOrg, Role
 from storage.officers import Member
 from storage.uow import UnitOfWork
 
-START = re.compile(r"found:start:(\d{1,12})")
-CORRECT = re.compile(r"found:correct:(\d{1,12})")
+START = re.compile(r"^found:start:(\d{1,9})\Z")
+CORRECT = re.compile(r"^found:correct:(\d{1,9})\Z")
 # 党章第三十条: three formal members may form a party organisation.
 MIN_MEMBERS = 3
 

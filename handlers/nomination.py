@@ -46,8 +46,8 @@ from storage.models import Person
 from storage.officers import Member
 from storage.uow import UnitOfWork
 
-START = re.compile(r"nominate:start:(\d{1,12})")
-CORRECT = re.compile(r"nominate:correct:(\d{1,12})")
+START = re.compile(r"^nominate:start:(\d{1,9})\Z")
+CORRECT = re.compile(r"^nominate:correct:(\d{1,9})\Z")
 NAME_MAX = 32
 CONTACTS_MAX = 2
 CONTACT_SEPARATORS = re.compile(r"[、,，;；/\s]+")

@@ -17,6 +17,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler
 
 from bot.render import label, render
 from handlers import feedback
+from handlers.adapter import carries_button
 from handlers.context import BotContext
 from handlers.forms import ConfirmStep, Form, FormContext, Notice, Prompt, Saved, link
 from storage import feedback as feedbacks
@@ -24,8 +25,8 @@ from storage.enums import Role
 from storage.models import User
 from storage.uow import unit_of_work
 
-RATE = re.compile(r"^rate:(\d{1,12}):(\d)$")
-MINE = re.compile(r"^owner:mine$")
+RATE = re.compile(r"^rate:(\d{1,9}):(\d)\Z")
+MINE = re.compile(r"^owner:mine\Z")
 MINE_BUTTON = "owner:mine"
 MAX_LISTED = 10
 
@@ -136,7 +137,7 @@ async def rate(update: Update, context: BotContext) -> None:
             return
         await uow.commit()
     await query.answer(label("owner.rated", locale, stars=stars))
-    if query.message is not None:
+    if query.message is not None and carries_button(query.message, query.data):
         # The stars have done their job: take them off so the message reads as answered.
         await context.bot.edit_message_reply_markup(query.message.chat.id, query.message.message_id,
                                                     reply_markup=None)

@@ -28,14 +28,14 @@ from storage.enums import Role, Stage
 from storage.models import Enterprise, Person
 from storage.uow import unit_of_work
 
-PAGE = re.compile(r"people:page:(\d{1,4})(?::e(\d{1,12}))?")
+PAGE = re.compile(r"^people:page:(\d{1,4})(?::e(\d{1,9}))?\Z")
 # From an enterprise card: a new list of that enterprise's people (page buttons then turn it).
-ENTERPRISE = re.compile(r"people:ent:(\d{1,12})")
-SHOW = re.compile(r"people:show:(\d{1,12})")
-ADVANCE = re.compile(r"people:advance:(\d{1,12}):([a-z]{1,16})")
-REVIEW = re.compile(r"people:review:(\d{1,12})")
-WITHDRAW = re.compile(r"people:withdraw:(\d{1,12})")
-TALK = re.compile(r"people:talk:(\d{1,12})")
+ENTERPRISE = re.compile(r"^people:ent:(\d{1,9})\Z")
+SHOW = re.compile(r"^people:show:(\d{1,9})\Z")
+ADVANCE = re.compile(r"^people:advance:(\d{1,9}):([a-z]{1,16})\Z")
+REVIEW = re.compile(r"^people:review:(\d{1,9})\Z")
+WITHDRAW = re.compile(r"^people:withdraw:(\d{1,9})\Z")
+TALK = re.compile(r"^people:talk:(\d{1,9})\Z")
 PAGE_SIZE = 10
 NOTE_MAX = 1000
 REASON_MAX = 200
@@ -269,12 +269,11 @@ async def show_people(update: Update, context: BotContext) -> None:
            for name, target in (("previous_page", page - 1), ("next_page", page + 1)) if 1 <= target <= pages]
     keyboard = [cards[i : i + 2] for i in range(0, len(cards), 2)] + ([nav] if nav else [])
     markup = InlineKeyboardMarkup(keyboard) if keyboard else None
+    if turned is not None and query is not None and query.message is not None:
+        await common.turn_page(query, context, text, markup)
+        return
     if query is not None:
         await query.answer()
-    if turned is not None and query is not None and query.message is not None:
-        await context.bot.edit_message_text(text, chat.id, query.message.message_id, parse_mode=ParseMode.HTML,
-                                            reply_markup=markup)
-        return
     await context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
 
 

@@ -37,7 +37,7 @@ class EnterpriseSource:
     search_limit: int = 8
 
     async def suggestions(self, ctx: FormContext) -> list[Option]:
-        rows = await enterprises.assigned_to(ctx.session, ctx.member.id, ctx.today)
+        rows = await enterprises.assigned_to(ctx.session, ctx.member.id, ctx.today, ctx.member.region)
         return [enterprise_option(row, ctx.locale) for row in rows[: self.suggestions_limit]]
 
     async def search(self, ctx: FormContext, text: str) -> list[Option]:
@@ -45,7 +45,9 @@ class EnterpriseSource:
         return [enterprise_option(row, ctx.locale) for row in rows]
 
     async def resolve(self, ctx: FormContext, key: str) -> int | None:
-        if not key.startswith(ENTERPRISE_KEY_PREFIX) or not key[1:].isdigit():
+        # At most 9 digits, like the ids in every callback pattern: a forged larger number is no
+        # id (ids are PostgreSQL INTEGERs, and a bigger value fails the query instead of finding nothing).
+        if not key.startswith(ENTERPRISE_KEY_PREFIX) or not key[1:].isdigit() or len(key) > 10:
             return None
         enterprise = await enterprises.get_in_scope(ctx.session, int(key[1:]), ctx.member.region)
         return enterprise.id if enterprise else None

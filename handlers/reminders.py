@@ -42,8 +42,8 @@ from storage.enums import Role
 from storage.sweep import Reminder, SweepReport
 from storage.uow import unit_of_work
 
-LATER = re.compile(r"remind:later:(\d{1,12})")
-SKIP = re.compile(r"remind:skip:(\d{1,12})")
+LATER = re.compile(r"^remind:later:(\d{1,9})\Z")
+SKIP = re.compile(r"^remind:skip:(\d{1,9})\Z")
 
 
 def later_button(outbox_id: int) -> str:

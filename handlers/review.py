@@ -12,6 +12,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from bot.render import label, render
 from handlers import common, feedback, people
+from handlers.adapter import carries_button
 from handlers.context import BotContext
 from handlers.forms import Form, FormContext, Notice, Prompt, Saved, TextStep, link
 from storage import reviews
@@ -21,7 +22,7 @@ from storage.uow import unit_of_work
 # One letter per kind of record keeps the callback data short.
 ENTITY_CODES = {"v": "visit", "p": "person", "f": "feedback", "o": "founding"}
 CODE_OF = {entity: code for code, entity in ENTITY_CODES.items()}
-VERDICT = re.compile(r"review:(ok|fix):([vpfo]):(\d{1,12})")
+VERDICT = re.compile(r"^review:(ok|fix):([vpfo]):(\d{1,9})\Z")
 QUEUE_LENGTH = 5
 
 
@@ -116,14 +117,17 @@ async def on_verdict(update: Update, context: BotContext) -> None:
         if found is None:
             await query.answer(label("review.not_in_scope", locale), show_alert=True)
             return
-        if action == "ok":
+        # Approved already (the second of two quick taps): nothing to record or take off again.
+        current = await reviews.status(uow.session, entity, entity_id) if action == "ok" else None
+        again = current is not None and current.status == ReviewStatus.APPROVED
+        if action == "ok" and not again:
             await reviews.set_verdict(uow.session, entity=entity, entity_id=entity_id, verdict=ReviewStatus.APPROVED,
                                       comment=None, reviewer_id=member.id, reviewer_label=member.name,
                                       now=context.bot_data.now())
             await uow.commit()
     await query.answer(label("review.approved", locale) if action == "ok" else None)
     if action == "ok":
-        if query.message is not None:
+        if not again and query.message is not None and carries_button(query.message, query.data):
             await context.bot.edit_message_reply_markup(query.message.chat.id, query.message.message_id,
                                                         reply_markup=None)
         return

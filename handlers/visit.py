@@ -37,8 +37,8 @@ from storage.officers import Member
 from storage.uow import UnitOfWork
 
 MAX_EMPLOYEES = 1_000_000
-CORRECT = re.compile(r"visit:correct:(\d{1,12})")
-START = re.compile(r"visit:start:(\d{1,12})")
+CORRECT = re.compile(r"^visit:correct:(\d{1,9})\Z")
+START = re.compile(r"^visit:start:(\d{1,9})\Z")
 
 
 def _updating(answers: dict[str, Any]) -> bool:

@@ -54,8 +54,11 @@ def overdue_first(rows: list[EnterpriseRow]) -> list[EnterpriseRow]:
     )
 
 
-async def assigned_to(session: AsyncSession, officer_id: int, today: date) -> list[EnterpriseRow]:
-    """The officer's current enterprises, overdue first."""
+async def assigned_to(session: AsyncSession, officer_id: int, today: date,
+                      scope: str | None = None) -> list[EnterpriseRow]:
+    """The officer's current enterprises, overdue first; with `scope` (the officer's region, for
+    anything shown to them) only those in it: an enterprise moved to another region by an import
+    that named no officers keeps its open assignment, but has left the officer's reach."""
     last = _last_visit_subquery().subquery()
     stmt = (
         select(Enterprise, last.c.last_visit)
@@ -63,6 +66,8 @@ async def assigned_to(session: AsyncSession, officer_id: int, today: date) -> li
         .outerjoin(last, last.c.enterprise_id == Enterprise.id)
         .where(Assignment.officer_id == officer_id, Assignment.ended_on.is_(None))
     )
+    if scope is not None:
+        stmt = stmt.where(in_scope(Enterprise.region, scope))
     result = (await session.execute(stmt)).tuples().all()
     return overdue_first(_rows(list(result), today))
 

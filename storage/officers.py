@@ -16,8 +16,10 @@ from storage.models import Invite, User
 from storage.scope import normalize_region
 
 INVITE_LIFETIME = timedelta(days=7)
-# Telegram deep-link payloads allow up to 64 characters of A-Z a-z 0-9 _ -; 22 random
-# URL-safe characters carry 132 bits, far beyond guessing.
+# Telegram deep-link payloads allow up to 64 characters of A-Z a-z 0-9 _ -. A code is 16 bytes
+# from the OS's CSPRNG written as 22 URL-safe characters: 128 bits, far beyond guessing (and
+# guessing is throttled per account, `storage.throttle`).
+INVITE_CODE_BYTES = 16
 INVITE_CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -37,7 +39,7 @@ class Member:
 
 
 def new_invite_code() -> str:
-    return secrets.token_urlsafe(16)
+    return secrets.token_urlsafe(INVITE_CODE_BYTES)
 
 
 async def create_invite(

@@ -318,10 +318,13 @@ SAMPLES: dict[str, dict[str, dict[str, Any]]] = {
     "people/talked": {"plain": {"name": "李明", "on": TODAY}},
     "people/changed": {stage: {"name": "李明", "stage": stage} for stage in (*STAGES, "withdrawn")},
     "common/error": {"plain": {}},
+    "common/db_unavailable": {"plain": {}},
+    "common/saved_reply_failed": {"with_draft": {"resume": True}, "form_finished": {"resume": False}},
     "common/help": {role.value: {"role": role, "commands": [("visit", "填写走访记录"), ("help", "帮助")]}
                     for role in Role},
     "common/invite_refused": {**{reason: {"reason": reason, "role": "officer"} for reason in INVITE_REASONS},
                               "owner_used": {"reason": "used", "role": "owner"}},
+    "common/invite_throttled": {"one_minute": {"minutes": 1}, "an_hour": {"minutes": 60}},
     "common/mine": {
         "not_officer": {"rows": [], "total": 0, "page": 1, "pages": 1, "overdue": 0, "role": Role.SUPERVISOR,
                         "first": 0},
