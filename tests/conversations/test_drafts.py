@@ -105,3 +105,14 @@ async def test_two_quick_taps_on_one_question_apply_once(
         draft = await session.scalar(select(Draft))
         assert draft is not None and draft.answers["visit_date"] == "2026-11-25"
     assert officer.toasts()[-1] == "这个按钮已过期，请看最新的一条消息。"
+
+
+@pytest.mark.parametrize("data", ["draft:", "draft:resume", "draft:resume:x", "draft:pause:1", "f:", "f:1:x:~submit"])
+async def test_a_malformed_draft_or_form_button_is_answered(officer: Talk, emulator: BotApiEmulator,
+                                                            data: str) -> None:
+    # Found by tests/conversations/test_fuzz.py: `draft:` data that the draft buttons' pattern
+    # did not match was left unanswered (the button kept spinning) instead of refused.
+    await _to_summary(officer)
+    replies = await officer.forge(data)
+    assert replies == [] and officer.toasts()[-1] == "这个按钮已失效。"
+    assert emulator.violations == []

@@ -144,3 +144,31 @@ async def test_review_is_for_supervisors_and_their_region_only(
     await _file_visit(officer)
     await officer._after(officer.chat.forge_callback("review:ok:v:1"))
     assert officer.toasts()[-1] == "这个按钮已失效。"
+
+
+async def test_an_approval_tapped_twice_or_forged_off_its_card_edits_nothing_in_vain(
+    bot: Any, officer: Talk, world: World, emulator: BotApiEmulator, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    # Found by tests/conversations/test_fuzz.py: a verdict took the keyboard off whatever message
+    # it arrived on, and Telegram refuses taking off a keyboard that is not there.
+    await _file_visit(officer)
+    supervisor = await _supervisor(emulator, world)
+    await supervisor.say("/review")
+    card = supervisor.chat.messages[-1]
+    data = card["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    # Two quick taps: both presses carry the card with its keyboard.
+    first = supervisor.chat.tap("通过", message_id=card["message_id"])
+    second = supervisor.chat.tap("通过", message_id=card["message_id"])
+    await emulator.wait_processed(first)
+    await emulator.wait_processed(second)
+    assert supervisor.toasts()[-2:] == ["已通过", "已通过"]
+    assert supervisor.chat.buttons(supervisor.chat.messages[-1]) == []
+    # The same verdict forged onto a message without buttons (the queue's heading).
+    heading = next(m for m in supervisor.chat.messages if "reply_markup" not in m)
+    replies = await supervisor._after(supervisor.chat.forge_callback(data, message_id=heading["message_id"]))
+    assert replies == [] and supervisor.toasts()[-1] == "已通过"
+    async with factory() as session:
+        verdicts = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "review"))).all()
+        assert len(verdicts) == 1  # approved once, not three times
+    assert not any("出错" in m["text"] for m in supervisor.chat.messages)
+    assert emulator.violations == []

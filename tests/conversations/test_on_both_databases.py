@@ -44,3 +44,53 @@ async def test_quick_taps_on_this_backend_are_applied_in_order(
         assert draft.answers["_pending"] == ["policy", "help", "other"]
         assert await session.scalar(select(func.count(Visit.id))) == 2
     assert emulator.violations == []
+
+
+async def test_forged_ids_too_large_for_the_database_are_refused_on_this_backend(
+    officer: Talk, factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator
+) -> None:
+    # Found by tests/conversations/test_fuzz.py (FUZZ_DATABASE=postgresql): callback patterns took
+    # ids of up to 12 digits, and PostgreSQL fails a query comparing its INTEGER ids with one
+    # beyond 2³¹ ("integer out of range"), so every such forged press was a crash there.
+    huge = 999_999_999_999
+    for pattern in ("ent:show:{}", "visit:start:{}", "visit:correct:{}", "nominate:start:{}", "nominate:correct:{}",
+                    "found:start:{}", "found:correct:{}", "fb:new:{}", "fb:link:{}", "fb:show:{}", "fb:start:{}",
+                    "fb:correct:{}", "rate:{}:5", "review:ok:v:{}", "people:ent:{}", "people:page:1:e{}",
+                    "people:show:{}", "people:talk:{}", "people:review:{}", "people:withdraw:{}",
+                    "people:advance:{}:activist", "remind:later:{}", "remind:skip:{}"):
+        replies = await officer.forge(pattern.format(huge))
+        assert replies == [] and officer.toasts()[-1] == "这个按钮已失效。", (pattern, replies)
+    # An enterprise key of a form button, on the draft's current question.
+    await officer.say("/visit")
+    async with factory() as session:
+        draft = await session.scalar(select(Draft))
+        assert draft is not None
+    [again] = await officer.forge(f"f:{draft.id}:{draft.seq}:e{huge}")
+    assert "走访哪家企业" in again and "出了点问题" not in again
+    assert emulator.violations == []
+
+
+async def test_nul_characters_typed_are_dropped_on_this_backend(
+    officer: Talk, factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator
+) -> None:
+    # Found by tests/conversations/test_fuzz.py (FUZZ_DATABASE=postgresql): PostgreSQL refuses a
+    # NUL character in a text or JSON value, so a search or an answer holding one crashed there.
+    await officer.say("/visit")
+    await officer.tap("搜索其他企业")
+    [found] = await officer.say("酒\x00业")
+    assert "找到 1 家" in found
+    await officer.tap("枝江市董市镇酒业有限公司")
+    await officer.tap("今天")
+    await officer.tap("宣传政策")
+    await officer.tap("下一步")
+    await officer.tap("没有变化")
+    await officer.say("用工\x00难")
+    await officer.tap("跳过")
+    [card] = await officer.tap("跳过")
+    assert "用工难" in card
+    [receipt] = await officer.tap("提交")
+    assert "已保存" in receipt
+    async with factory() as session:
+        visit = (await session.scalars(select(Visit).order_by(Visit.id.desc()))).first()
+        assert visit is not None and visit.summary == "用工难"
+    assert emulator.violations == []

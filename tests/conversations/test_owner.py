@@ -241,3 +241,23 @@ async def test_an_owner_who_blocked_the_bot_does_not_fail_the_officers_action(
             OutboxMessage.dedupe_key.like("notice:feedback:%")))
         assert count == 1
     assert emulator.violations == []
+
+
+async def test_a_rating_forged_onto_a_message_without_stars_is_stored_and_edits_nothing(
+    officer: Talk, emulator: BotApiEmulator, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    # Found by tests/conversations/test_fuzz.py: the stars were taken off whatever message the
+    # press came on; Telegram refuses taking off a keyboard that is not there.
+    owner = await _owner(emulator, officer)
+    await _send(owner)
+    async with unit_of_work(factory) as uow:
+        item = await uow.session.scalar(select(Feedback))
+        assert item is not None
+        item.status, item.resolution, item.closed_at = "resolved", "已办结", NOW
+        await uow.commit()
+    await owner.say("/help")  # the message the forged press comes on: no stars on it
+    replies = await owner.forge(f"rate:{item.id}:4")
+    assert replies == [] and owner.toasts()[-1] == "感谢您的评价：4 星"
+    async with factory() as session:
+        assert (await session.get_one(Feedback, item.id)).rating == 4
+    assert emulator.violations == []
