@@ -5,6 +5,12 @@ next run times: fixed ids with `replace_existing=True`, `coalesce=True` (after d
 runs once, not once per missed interval), and a misfire grace of an hour instead of the
 default second, which would silently skip a run after a short outage.
 
+Re-adding a job at start plans it afresh from its trigger, and APScheduler plans a job's next
+run before the run itself: so a run that fell due while the bot was down, or that a crash cut
+short, would never happen. The report jobs (`CATCH_UP`) are therefore run once at start when
+their last fire time is within their grace; their bodies are idempotent (dedupe keys), so a run
+that did finish queues nothing twice. The interval jobs simply run again within minutes.
+
 A job in the store is a reference to a module-level function, so the functions here reach the
 running bot through `_runtime`, set by `start_scheduler`.
 """
@@ -13,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -37,6 +43,8 @@ DRAIN_SECONDS = 5
 MISFIRE_GRACE_SECONDS = 3600
 # The reports fire once a day: after a morning outage they should still go out that day.
 REPORT_MISFIRE_GRACE_SECONDS = 12 * 3600
+# Jobs whose last due run is made up at start (within their grace), see the module's docstring.
+CATCH_UP = ("weekly_digest", "quarterly_report", "year_end_report")
 
 
 @dataclass
@@ -140,9 +148,35 @@ def build_scheduler(settings: Settings) -> AsyncIOScheduler:
     return scheduler
 
 
+def last_fire_time(trigger: Any, since: datetime, now: datetime) -> datetime | None:
+    """The trigger's latest fire time between `since` and `now`, if any."""
+    last = None
+    fire = trigger.get_next_fire_time(None, since)
+    while fire is not None and fire <= now:
+        last = fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    return last
+
+
+def catch_up(scheduler: AsyncIOScheduler, now: datetime) -> list[str]:
+    """Plans the `CATCH_UP` jobs whose last fire time is within their grace to run now (a second
+    apart, in the order of `CATCH_UP`, so the quarterly report still comes before the year's
+    figures); returns their ids."""
+    due: list[str] = []
+    for job in filter(None, map(scheduler.get_job, CATCH_UP)):
+        grace = timedelta(seconds=job.misfire_grace_time or 0)
+        if last_fire_time(job.trigger, now - grace, now) is not None:
+            job.modify(next_run_time=now + timedelta(seconds=len(due)))
+            due.append(job.id)
+    return due
+
+
 def start_scheduler(runtime: Runtime) -> AsyncIOScheduler:
     global _runtime
     _runtime = runtime
     scheduler = build_scheduler(runtime.settings)
     scheduler.start()
+    made_up = catch_up(scheduler, datetime.now(runtime.settings.timezone))
+    if made_up:
+        logger.info("Running %s now: due within their grace (missed, or cut short by a restart)", made_up)
     return scheduler
