@@ -13,11 +13,14 @@ then judged as of today, not as of a Sunday that has not come yet.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import development, rules
@@ -26,7 +29,7 @@ from storage.feedback import OPEN_STATUSES
 from storage.models import Assignment, Enterprise, Feedback, Founding, Person, ReviewNote, User, Visit
 from storage.people import pipeline
 from storage.reports import sub_region_path
-from storage.scope import in_scope
+from storage.scope import covers, in_scope
 
 LAGGING_COVERAGE = 0.6  # a sub-region below 60 % coverage is flagged
 IDLE_DAYS = 14  # an officer without a visit for this long is listed
@@ -131,95 +134,152 @@ async def _count(session: AsyncSession, statement: object) -> int:
     return int((await session.execute(statement)).scalar_one() or 0)  # type: ignore[call-overload]
 
 
-async def _visits_in(session: AsyncSession, scope: str, start: date, end: date) -> dict[str, int]:
-    """Visits dated start..end (inclusive) per enterprise region."""
-    stmt = (select(Enterprise.region, func.count(Visit.id))
-            .join(Enterprise, Enterprise.id == Visit.enterprise_id)
-            .where(Visit.visit_date >= start, Visit.visit_date <= end, in_scope(Enterprise.region, scope))
-            .group_by(Enterprise.region))
-    return {region: int(n) for region, n in (await session.execute(stmt)).tuples()}
+def _outermost(scopes: Iterable[str]) -> list[str]:
+    """The scopes no other one covers: what the queries of a batch must read."""
+    unique = sorted(set(scopes), key=len)
+    kept: list[str] = []
+    for scope in unique:
+        if not any(covers(outer, scope) for outer in kept):
+            kept.append(scope)
+    return kept
+
+
+@dataclass
+class _Region:
+    """The week's figures of one region path (a township, or wherever enterprises are registered)."""
+
+    enterprises: int = 0
+    covered: int = 0
+    ready: int = 0
+    priority: int = 0
+    visits: int = 0
+    last_week: int = 0
+    new_activists: int = 0
+    new_organisations: int = 0
+    feedback_new: int = 0
+    feedback_resolved: int = 0
+    feedback_overdue: int = 0
+
+
+async def _per_region(session: AsyncSession, statement: Any) -> list[tuple[str, int]]:
+    return [(region, int(n)) for region, n in (await session.execute(statement)).tuples()]
 
 
 async def supervisor_digest(
     session: AsyncSession, scope: str, week_start: date, tz: ZoneInfo, *, today: date | None = None
 ) -> SupervisorDigest:
+    return (await supervisor_digests(session, [scope], week_start, tz, today=today))[scope]
+
+
+async def supervisor_digests(
+    session: AsyncSession, scopes: Iterable[str], week_start: date, tz: ZoneInfo, *, today: date | None = None
+) -> dict[str, SupervisorDigest]:
+    """The digests of several scopes for one week, from one pass over what they cover.
+
+    Every figure is read once, grouped by region path, for all the scopes together (the weekly
+    job's supervisors and admins: the city several times, each county once); each scope's digest
+    then adds up the regions it covers. So the city's 17 digests cost about what one costs.
+    """
+    wanted = list(dict.fromkeys(scopes))
     week_end = week_start + timedelta(days=6)
     as_of = min(week_end, today) if today is not None else week_end
     opened, closes = _midnight(week_start, tz), _midnight(week_end + timedelta(days=1), tz)
     as_of_instant = _midnight(as_of + timedelta(days=1), tz)
+    outer = _outermost(wanted)
 
-    this_week = await _visits_in(session, scope, week_start, week_end)
-    last_week = await _visits_in(session, scope, week_start - timedelta(days=7), week_start - timedelta(days=1))
+    def scoped(column: Any) -> ColumnElement[bool]:
+        return or_(*(in_scope(column, scope) for scope in outer))
 
-    new_activists = await _count(session, select(func.count(Person.id))
-                                 .join(Enterprise, Enterprise.id == Person.enterprise_id)
-                                 .where(Person.activist_on >= week_start, Person.activist_on <= week_end,
-                                        in_scope(Enterprise.region, scope)))
-    new_organisations = await _count(session, select(func.count(Founding.id))
-                                     .join(Enterprise, Enterprise.id == Founding.enterprise_id)
-                                     .where(Founding.founded_on >= week_start, Founding.founded_on <= week_end,
-                                            in_scope(Enterprise.region, scope)))
-    scoped_feedback = select(func.count(Feedback.id)).join(Enterprise, Enterprise.id == Feedback.enterprise_id)
-    feedback_new = await _count(session, scoped_feedback.where(
-        Feedback.created_at >= opened, Feedback.created_at < closes, in_scope(Enterprise.region, scope)))
-    feedback_resolved = await _count(session, scoped_feedback.where(
-        Feedback.closed_at >= opened, Feedback.closed_at < closes, in_scope(Enterprise.region, scope)))
-    # Overdue: still open at the end of the period and raised more than 14 days before it.
-    feedback_overdue = await _count(session, scoped_feedback.where(
-        Feedback.created_at < as_of_instant - timedelta(days=rules.FEEDBACK_ESCALATE_DAYS),
-        or_(Feedback.status.in_(OPEN_STATUSES), Feedback.closed_at >= as_of_instant),
-        or_(Feedback.closed_at.is_(None), Feedback.closed_at >= as_of_instant),
-        in_scope(Enterprise.region, scope)))
+    regions: dict[str, _Region] = defaultdict(_Region)
 
     enterprises = list((await session.execute(
         select(Enterprise.id, Enterprise.region, Enterprise.visit_cadence_days, Enterprise.employees,
                Enterprise.party_members, Enterprise.party_org)
-        .where(in_scope(Enterprise.region, scope)))).tuples())
+        .where(scoped(Enterprise.region)))).tuples())
     longest = max((row[2] for row in enterprises), default=0)
+    # The last visit within the longest cadence: what decides coverage (visits of these few weeks
+    # lie together on disk and in ix_visits_date, whatever the length of the history).
     last_visit = dict((await session.execute(
         select(Visit.enterprise_id, func.max(Visit.visit_date))
         .join(Enterprise, Enterprise.id == Visit.enterprise_id)
         .where(Visit.visit_date >= as_of - timedelta(days=longest), Visit.visit_date <= as_of,
-               in_scope(Enterprise.region, scope))
+               scoped(Enterprise.region))
         .group_by(Visit.enterprise_id))).tuples().all())
-
-    per_region: dict[str, list[int]] = {}  # sub-region -> [enterprises, covered]
-    covered = ready = priority = 0
     for eid, region, cadence, employees, members, org in enterprises:
-        visited = not rules.overdue(last_visit.get(eid), cadence, as_of)
-        counts = per_region.setdefault(sub_region_path(region, scope), [0, 0])
-        counts[0] += 1
-        counts[1] += visited
-        covered += visited
-        ready += rules.ready_to_form(members, org)
-        priority += rules.priority(employees, org)
-    def per_sub_region(by_region: dict[str, int]) -> dict[str, int]:
-        totals: dict[str, int] = {}
-        for region, n in by_region.items():
-            key = sub_region_path(region, scope)
-            totals[key] = totals.get(key, 0) + n
-        return totals
+        figures = regions[region]
+        figures.enterprises += 1
+        figures.covered += not rules.overdue(last_visit.get(eid), cadence, as_of)
+        figures.ready += rules.ready_to_form(members, org)
+        figures.priority += rules.priority(employees, org)
 
-    now_visits, then_visits = per_sub_region(this_week), per_sub_region(last_week)
-    regions = [SubRegion(path, n, c, now_visits.get(path, 0), then_visits.get(path, 0))
-               for path, (n, c) in sorted(per_region.items())]
+    def visits(start: date, end: date) -> Any:
+        return (select(Enterprise.region, func.count(Visit.id))
+                .join(Enterprise, Enterprise.id == Visit.enterprise_id)
+                .where(Visit.visit_date >= start, Visit.visit_date <= end, scoped(Enterprise.region))
+                .group_by(Enterprise.region))
+
+    def counted(model: Any, *where: ColumnElement[bool]) -> Any:
+        return (select(Enterprise.region, func.count(model.id))
+                .join(Enterprise, Enterprise.id == model.enterprise_id)
+                .where(*where, scoped(Enterprise.region))
+                .group_by(Enterprise.region))
+
+    # Overdue feedback: still open at the end of the period and raised more than 14 days before
+    # it — open now, or closed only after the period. Two counts that cannot overlap (closed_at
+    # empty in one, set in the other), each on an index: the open items (ix_feedback_status), the
+    # items closed since (ix_feedback_closed_at); not every item ever raised before the cut-off.
+    raised_before = Feedback.created_at < as_of_instant - timedelta(days=rules.FEEDBACK_ESCALATE_DAYS)
+    queries: tuple[tuple[str, Any], ...] = (
+        ("visits", visits(week_start, week_end)),
+        ("last_week", visits(week_start - timedelta(days=7), week_start - timedelta(days=1))),
+        ("new_activists", counted(Person, Person.activist_on >= week_start, Person.activist_on <= week_end)),
+        ("new_organisations", counted(Founding, Founding.founded_on >= week_start, Founding.founded_on <= week_end)),
+        ("feedback_new", counted(Feedback, Feedback.created_at >= opened, Feedback.created_at < closes)),
+        ("feedback_resolved", counted(Feedback, Feedback.closed_at >= opened, Feedback.closed_at < closes)),
+        ("feedback_overdue", counted(Feedback, Feedback.status.in_(OPEN_STATUSES), Feedback.closed_at.is_(None),
+                                     raised_before)),
+        ("feedback_overdue", counted(Feedback, Feedback.closed_at >= as_of_instant, raised_before)),
+    )
+    for name, statement in queries:
+        for region, n in await _per_region(session, statement):
+            figures = regions[region]
+            setattr(figures, name, getattr(figures, name) + n)
 
     idle_since = as_of - timedelta(days=IDLE_DAYS - 1)
     recent = select(Visit.officer_id).where(Visit.visit_date >= idle_since, Visit.visit_date <= as_of)
-    # Sorted here, not in SQL: collations of Chinese names differ between SQLite and PostgreSQL.
-    idle = sorted((await session.execute(
-        select(User.name).where(User.role == Role.OFFICER.value, User.active.is_(True), in_scope(User.region, scope),
-                                or_(User.away_until.is_(None), User.away_until < as_of),
-                                User.id.not_in(recent)))).scalars())
+    idle_officers = list((await session.execute(
+        select(User.name, User.region).where(
+            User.role == Role.OFFICER.value, User.active.is_(True), scoped(User.region),
+            or_(User.away_until.is_(None), User.away_until < as_of), User.id.not_in(recent)))).tuples())
 
-    return SupervisorDigest(
-        scope=scope, week_start=week_start, week_end=week_end, as_of=as_of,
-        visits=sum(this_week.values()), visits_last_week=sum(last_week.values()),
-        new_activists=new_activists, new_organisations=new_organisations,
-        feedback_new=feedback_new, feedback_resolved=feedback_resolved, feedback_overdue=feedback_overdue,
-        enterprises=len(enterprises), covered=covered, ready_to_form=ready, priority=priority,
-        regions=regions, idle_officers=idle,
-    )
+    digests = {}
+    for scope in wanted:
+        mine = {region: figures for region, figures in regions.items() if covers(scope, region)}
+        per_sub: dict[str, list[int]] = {}  # sub-region -> [enterprises, covered, visits, last week]
+        for region, figures in mine.items():
+            sub = per_sub.setdefault(sub_region_path(region, scope), [0, 0, 0, 0])
+            sub[0] += figures.enterprises
+            sub[1] += figures.covered
+            sub[2] += figures.visits
+            sub[3] += figures.last_week
+
+        def total(name: str, mine: dict[str, _Region] = mine) -> int:
+            return sum(getattr(figures, name) for figures in mine.values())
+
+        digests[scope] = SupervisorDigest(
+            scope=scope, week_start=week_start, week_end=week_end, as_of=as_of,
+            visits=total("visits"), visits_last_week=total("last_week"),
+            new_activists=total("new_activists"), new_organisations=total("new_organisations"),
+            feedback_new=total("feedback_new"), feedback_resolved=total("feedback_resolved"),
+            feedback_overdue=total("feedback_overdue"),
+            enterprises=total("enterprises"), covered=total("covered"), ready_to_form=total("ready"),
+            priority=total("priority"),
+            # Sub-regions with enterprises, as the ledger lists them.
+            regions=[SubRegion(path, n, c, v, w) for path, (n, c, v, w) in sorted(per_sub.items()) if n],
+            # Sorted here, not in SQL: collations of Chinese names differ between SQLite and PostgreSQL.
+            idle_officers=sorted(name for name, region in idle_officers if covers(scope, region)),
+        )
+    return digests
 
 
 async def officer_summary(
@@ -243,28 +303,38 @@ async def officer_summary(
         .join(Assignment, Assignment.enterprise_id == Enterprise.id)
         .where(Assignment.officer_id == officer_id, Assignment.ended_on.is_(None)))).tuples())
     ids = [eid for eid, _ in assigned]
+    # Only visits within the longest cadence can keep an enterprise from being overdue, so the
+    # last visit is looked for there, not in the enterprise's whole history.
+    longest = max((cadence for _, cadence in assigned), default=0)
     last = dict((await session.execute(
         select(Visit.enterprise_id, func.max(Visit.visit_date))
-        .where(Visit.enterprise_id.in_(ids), Visit.visit_date <= now_day)
+        .where(Visit.enterprise_id.in_(ids), Visit.visit_date >= now_day - timedelta(days=longest),
+               Visit.visit_date <= now_day)
         .group_by(Visit.enterprise_id))).tuples().all()) if ids else {}
     overdue_enterprises = sum(rules.overdue(last.get(eid), cadence, now_day) for eid, cadence in assigned)
 
-    reviewed = (select(ReviewNote.person_id, func.max(ReviewNote.written_on).label("last_review"))
-                .group_by(ReviewNote.person_id).subquery())
+    # The last review of each of the officer's people, looked up per person (an index search),
+    # not grouped over every review note of the city.
+    last_review = (select(func.max(ReviewNote.written_on)).where(ReviewNote.person_id == Person.id)
+                   .correlate(Person).scalar_subquery())
     people = (await session.execute(
-        select(Person, reviewed.c.last_review)
-        .outerjoin(reviewed, reviewed.c.person_id == Person.id)
+        select(Person, last_review)
         .where(Person.officer_id == officer_id,
                Person.stage.in_((Stage.APPLICANT.value, Stage.ACTIVIST.value, Stage.PROBATIONARY.value))))).tuples()
     overdue_people = sum(
-        any(m.overdue for m in development.milestones(pipeline(person, last_review), now_day))
-        for person, last_review in people)
+        any(m.overdue for m in development.milestones(pipeline(person, reviewed_on), now_day))
+        for person, reviewed_on in people)
 
-    open_feedback = await _count(session, select(func.count(Feedback.id)).where(
-        Feedback.status.in_(OPEN_STATUSES),
-        or_(Feedback.officer_id == officer_id,
-            Feedback.enterprise_id.in_(select(Assignment.enterprise_id).where(
-                Assignment.officer_id == officer_id, Assignment.ended_on.is_(None))))))
+    # Open items the officer recorded or of the enterprises they look after now: a union of two
+    # index searches (ix_feedback_officer_status, ix_feedback_enterprise_status), where one query
+    # with OR would read every open item of the city for each officer.
+    recorded = select(Feedback.id).where(Feedback.officer_id == officer_id, Feedback.status.in_(OPEN_STATUSES))
+    looked_after = (select(Feedback.id)
+                    .join(Assignment, Assignment.enterprise_id == Feedback.enterprise_id)
+                    .where(Assignment.officer_id == officer_id, Assignment.ended_on.is_(None),
+                           Feedback.status.in_(OPEN_STATUSES)))
+    open_items = union(recorded, looked_after).subquery()
+    open_feedback = await _count(session, select(func.count()).select_from(open_items))
 
     return OfficerSummary(officer_id=officer_id, name=name, week_start=week_start, week_end=week_end,
                           visits=this_week, visits_last_week=last_week, overdue_enterprises=overdue_enterprises,

@@ -1,0 +1,1 @@
+"""Benchmarks at city scale: `python -m bench.NAME` (see bench/README.md)."""

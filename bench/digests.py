@@ -1,0 +1,314 @@
+"""Benchmark 2: every digest of the city (target: all supervisor digests together under 1 s, and
+ten years of history at most 1.2× one year).
+
+    python -m bench.digests [--years 1 10] [--backend sqlite postgresql] [--tiny] [--repeat 3]
+                            [--attachments all|counties|one|none] [--rebuild] [--seed 2026]
+
+The city is `storage.city` (13 counties, 20,000 enterprises, 2,000 officers; per year of history
+200,000 visits, 5,000 people in development, 10,000 feedback items), built on PostgreSQL for the
+run and cached on SQLite (bench/city.py). The week is the one the Monday job sends on
+Wednesday 2026-11-25: Monday 2026-11-16 to Sunday 2026-11-22.
+
+Measured, as the weekly job (`bot.digests.queue_weekly`) does it, each in one unit of work:
+
+- *supervisor digests*: for every supervisor and admin (the city's, each county's),
+  `storage.digests.supervisor_digest` of their region plus `bot.digests.render_supervisor_digest`;
+  the total is the figure with the 1 s target, with p50 and max of one digest;
+- *officer summaries*: `officer_summary` plus rendering for each of the 2,000 officers;
+- *attachments*, apart: the chart (`chart_png`) and the ledger XLSX (`bot.export.build_ledger`)
+  of each supervisor's region. They go out with the digest and are built by the same weekly job,
+  in the same unit of work, so their time adds to the job's (on SQLite, to the time it holds the
+  write lock once the first outbox row is written). `--attachments counties` skips the city-wide
+  ledgers (with ten years of history the city's ledger has two million visit rows: more than an
+  XLSX sheet holds); `one` builds those of one county's supervisor only.
+
+Baseline, in the same run: the one-year city on the same backend. Every figure of the ten-year
+city is shown with its ratio to the one-year figure (target ≤ 1.2× for the supervisor digests).
+Timings are the median of `--repeat` runs (the first run, with cold caches, is shown apart).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from bench.city import city_database, describe, scale_for
+from bench.common import format_table, machine_lines, pg_server_available
+from bot.digests import chart_png, render_officer_summary, render_supervisor_digest
+from bot.export import build_ledger
+from storage.db import make_async_engine, make_session_factory
+from storage.digests import officer_summary, supervisor_digest, week_of
+from storage.enums import Role
+from storage.models import User
+from storage.uow import unit_of_work
+
+TZ = ZoneInfo("Asia/Shanghai")
+TODAY = date(2026, 11, 25)  # a Wednesday
+NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # 10:00 in Yichang
+WEEK_START = week_of(TODAY) - timedelta(days=7)  # the last full week, as the Monday job sends it
+AS_OF = WEEK_START + timedelta(days=6)
+LOCALE = "zh_CN"
+TARGET_SECONDS = 1.0
+TARGET_RATIO = 1.2
+
+
+@dataclass
+class Run:
+    """One pass over every digest of the city."""
+
+    supervisor: list[float] = field(default_factory=list)
+    officer: list[float] = field(default_factory=list)
+    supervisor_total: float = 0.0
+    officer_total: float = 0.0
+    parts: int = 0  # messages the supervisor digests render to
+
+
+@dataclass
+class Attachments:
+    charts: list[float] = field(default_factory=list)
+    ledgers: list[float] = field(default_factory=list)
+    ledger_bytes: list[int] = field(default_factory=list)
+    ledger_scopes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Figures:
+    backend: str
+    years: int
+    build_seconds: float | None
+    supervisors: int
+    officers: int
+    runs: list[Run]
+    attachments: Attachments
+
+    def median(self, attribute: str) -> float:
+        return statistics.median(getattr(run, attribute) for run in self.runs)
+
+    def each(self, attribute: str) -> list[float]:
+        """Per-digest times of the runs after the first (all of them when there is one run)."""
+        runs = self.runs[1:] or self.runs
+        return [t for run in runs for t in getattr(run, attribute)]
+
+
+async def _users(factory: object, roles: Sequence[str]) -> list[tuple[int, str, str]]:
+    async with unit_of_work(factory) as uow:  # type: ignore[arg-type]
+        rows = await uow.session.execute(
+            select(User.id, User.region, User.name)
+            .where(User.role.in_(roles), User.active.is_(True)).order_by(User.id))
+        return [(uid, region, name) for uid, region, name in rows.tuples()]
+
+
+async def one_run(factory: object, supervisors: list[tuple[int, str, str]], officers: list[tuple[int, str, str]]) -> Run:
+    run = Run()
+    started = time.perf_counter()
+    async with unit_of_work(factory) as uow:  # type: ignore[arg-type]
+        for _, region, _ in supervisors:
+            t = time.perf_counter()
+            digest = await supervisor_digest(uow.session, region, WEEK_START, TZ, today=AS_OF)
+            run.parts += len(render_supervisor_digest(digest, LOCALE))
+            run.supervisor.append(time.perf_counter() - t)
+    run.supervisor_total = time.perf_counter() - started
+    started = time.perf_counter()
+    async with unit_of_work(factory) as uow:  # type: ignore[arg-type]
+        for uid, _, _ in officers:
+            t = time.perf_counter()
+            summary = await officer_summary(uow.session, uid, WEEK_START, TZ, today=TODAY)
+            render_officer_summary(summary, LOCALE)
+            run.officer.append(time.perf_counter() - t)
+    run.officer_total = time.perf_counter() - started
+    return run
+
+
+async def attachments(factory: object, supervisors: list[tuple[int, str, str]], which: str) -> Attachments:
+    result = Attachments()
+    if which == "none":
+        return result
+    if which == "one":  # the first county's supervisor only: a quick look at the cost
+        supervisors = [next(s for s in supervisors if s[1].count("/") == 1)]
+    async with unit_of_work(factory) as uow:  # type: ignore[arg-type]
+        for uid, region, name in supervisors:
+            digest = await supervisor_digest(uow.session, region, WEEK_START, TZ, today=AS_OF)
+            t = time.perf_counter()
+            chart_png(digest, LOCALE)
+            result.charts.append(time.perf_counter() - t)
+            if which == "counties" and region.count("/") == 0:
+                result.skipped.append(region)
+                continue
+            t = time.perf_counter()
+            data = await build_ledger(uow.session, scope=region, today=AS_OF, actor_label=name, actor_id=uid, tz=TZ)
+            result.ledgers.append(time.perf_counter() - t)
+            result.ledger_bytes.append(len(data))
+            result.ledger_scopes.append(region)
+        # Nothing is committed: the ledger's audit entries go with the rollback.
+    return result
+
+
+async def measure(url: str, backend: str, years: int, build_seconds: float | None, repeat: int,
+                  which: str) -> Figures:
+    engine = make_async_engine(url)
+    try:
+        factory = make_session_factory(engine)
+        supervisors = await _users(factory, (Role.SUPERVISOR.value, Role.ADMIN.value))
+        officers = await _users(factory, (Role.OFFICER.value,))
+        runs = [await one_run(factory, supervisors, officers) for _ in range(repeat)]
+        extra = await attachments(factory, supervisors, which)
+        return Figures(backend, years, build_seconds, len(supervisors), len(officers), runs, extra)
+    finally:
+        await engine.dispose()
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds:.3f} s"
+
+
+def _p50(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def table(figures: list[Figures]) -> str:
+    rows: list[list[object]] = []
+    baselines = {f.backend: f for f in figures if f.years == 1}
+    for f in figures:
+        base = baselines.get(f.backend) if f.years != 1 else None
+
+        def row(name: str, value: float, shown: str, baseline: float | None, target: str = "—",
+                f: Figures = f, base: Figures | None = base) -> None:
+            if f.years == 1:
+                vs_1y = "(baseline)"
+            elif base is not None and baseline:
+                vs_1y = f"{value / baseline:.2f}×"
+            else:
+                vs_1y = "—"
+            vs_target = f"{value / TARGET_SECONDS:.2f}×" if target != "—" else "—"
+            rows.append([f.backend, f"{f.years}y", name, shown, target, vs_target, vs_1y])
+
+        sup_total, sup_each = f.median("supervisor_total"), f.each("supervisor")
+        off_total, off_each = f.median("officer_total"), f.each("officer")
+        if f.build_seconds is not None:
+            row("build the city", f.build_seconds, f"{f.build_seconds:.1f} s", base.build_seconds if base else None)
+        row(f"supervisor digests, all {f.supervisors}", sup_total, _s(sup_total),
+            base.median("supervisor_total") if base else None, "< 1 s")
+        row("  first run (cold caches)", f.runs[0].supervisor_total, _s(f.runs[0].supervisor_total),
+            base.runs[0].supervisor_total if base else None)
+        row("  one supervisor digest, p50", _p50(sup_each), _ms(_p50(sup_each)),
+            _p50(base.each("supervisor")) if base else None)
+        row("  one supervisor digest, max", max(sup_each), _ms(max(sup_each)),
+            max(base.each("supervisor")) if base else None)
+        row(f"officer summaries, all {f.officers}", off_total, _s(off_total),
+            base.median("officer_total") if base else None)
+        row("  one officer summary, p50", _p50(off_each), _ms(_p50(off_each)),
+            _p50(base.each("officer")) if base else None)
+        row("  one officer summary, max", max(off_each, default=0.0), _ms(max(off_each, default=0.0)),
+            max(base.each("officer"), default=0.0) if base else None)
+        a = f.attachments
+        b = base.attachments if base is not None else None
+        if a.charts:
+            row(f"charts (chart_png), all {len(a.charts)}", sum(a.charts), _s(sum(a.charts)),
+                sum(b.charts) if b else None)
+            row("  one chart, p50", _p50(a.charts), _ms(_p50(a.charts)), _p50(b.charts) if b else None)
+            row("  one chart, max (the first loads the font)", max(a.charts), _ms(max(a.charts)),
+                max(b.charts, default=0.0) if b else None)
+        if a.ledgers:
+            row(f"ledgers (XLSX), all {len(a.ledgers)}", sum(a.ledgers), _s(sum(a.ledgers)),
+                sum(b.ledgers) if b and len(b.ledgers) == len(a.ledgers) else None)
+            row("  one ledger, p50", _p50(a.ledgers), _ms(_p50(a.ledgers)), _p50(b.ledgers) if b else None)
+            big = max(range(len(a.ledgers)), key=lambda i: a.ledger_bytes[i])
+            same = b.ledger_scopes.index(a.ledger_scopes[big]) if b and a.ledger_scopes[big] in b.ledger_scopes else None
+            row(f"  biggest ledger ({a.ledger_scopes[big]}, {a.ledger_bytes[big] / 1e6:.1f} MB)", a.ledgers[big],
+                _s(a.ledgers[big]), b.ledgers[same] if b and same is not None else None)
+        if a.skipped:
+            rows.append([f.backend, f"{f.years}y", f"  ledgers not built: {', '.join(a.skipped)}", "", "", "", ""])
+        if a.charts or a.ledgers:
+            job = sup_total + sum(a.charts) + sum(a.ledgers)
+            base_job = (base.median("supervisor_total") + sum(b.charts) + sum(b.ledgers)) if base and b else None
+            row("digests with chart and ledger", job, _s(job), base_job, "< 1 s")
+    return format_table(("backend", "history", "figure", "value", "target", "vs target", "vs 1y"), rows)
+
+
+def verdict(figures: list[Figures]) -> list[str]:
+    lines = []
+    for f in figures:
+        total = f.median("supervisor_total")
+        lines.append(f"{f.backend} {f.years}y: all supervisor digests {total:.3f} s — "
+                     f"{'meets' if total < TARGET_SECONDS else 'MISSES'} the 1 s target")
+        base = next((b for b in figures if b.backend == f.backend and b.years == 1), None)
+        if base is not None and f.years != 1:
+            ratio = total / base.median("supervisor_total")
+            lines.append(f"{f.backend} {f.years}y/1y: {ratio:.2f}× — "
+                         f"{'meets' if ratio <= TARGET_RATIO else 'MISSES'} the ≤ {TARGET_RATIO}× target")
+    return lines
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.digests", description=__doc__.split("\n\n")[0])
+    p.add_argument("--years", type=int, nargs="+", default=[1, 10], help="histories to measure (default: 1 10)")
+    p.add_argument("--backend", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"])
+    p.add_argument("--tiny", action="store_true", help="a tiny city (2 counties, 200 enterprises): the smoke test")
+    p.add_argument("--repeat", type=int, default=3, help="runs over every digest (the median is shown)")
+    p.add_argument("--attachments", choices=["all", "counties", "one", "none"], default="all",
+                   help="charts and ledgers: of every supervisor, without the city-wide ledgers, of one county's "
+                        "supervisor, or none")
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--rebuild", action="store_true", help="rebuild the cached SQLite city")
+    p.add_argument("--no-cache", action="store_true", help="build the SQLite city in a temporary file")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    out = sys.stdout
+    out.write("bench.digests — every digest of the city; target: all supervisor digests < 1 s, "
+              "10 years ≤ 1.2× 1 year\n")
+    for line in machine_lines():
+        out.write(line + "\n")
+    years = sorted(set(args.years))
+    out.write(f"city: {describe(scale_for(args.tiny, 1))}; seed {args.seed}; "
+              f"week {WEEK_START}..{AS_OF}, computed on {TODAY}\n")
+    if 1 not in years:
+        out.write("note: without --years 1 there is no one-year baseline in this run\n")
+    figures: list[Figures] = []
+    for backend in args.backend:
+        if backend == "postgresql" and not pg_server_available():
+            out.write("postgresql: skipped, no server answers at 127.0.0.1:5432\n")
+            continue
+        for y in years:
+            scale = scale_for(args.tiny, y)
+            with city_database(backend, scale, today=TODAY, seed=args.seed, cache=not (args.tiny or args.no_cache),
+                               rebuild=args.rebuild, name="digests") as db:
+                if db.summary is not None:
+                    out.write(f"{backend} {y}y: built in {db.build_seconds:.1f} s: {db.summary.visits:,} visits, "
+                              f"{db.summary.people:,} people, {db.summary.feedback:,} feedback, "
+                              f"{db.summary.assignments:,} assignments, {db.summary.review_notes:,} review notes\n")
+                else:
+                    out.write(f"{backend} {y}y: cached city {db.cached_path}\n")
+                out.flush()
+                figures.append(asyncio.run(measure(db.url, backend, y, db.build_seconds, max(1, args.repeat),
+                                                   args.attachments)))
+    if not figures:
+        out.write("nothing measured\n")
+        return 1
+    out.write("\n" + table(figures) + "\n\n")
+    for line in verdict(figures):
+        out.write(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
