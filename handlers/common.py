@@ -88,9 +88,13 @@ async def gate(update: Update, context: BotContext) -> None:
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None or chat.type != ChatType.PRIVATE:
         raise ApplicationHandlerStop  # the bot works in private chats only
-    async with unit_of_work(context.bot_data.session_factory) as uow:
-        row = await officers.by_telegram_id(uow.session, user.id)
-        context.member = Member.of(row) if row else None
+    handling = updates.CURRENT.get()
+    if handling is not None and handling.sender_id == user.id:
+        row = handling.sender  # read by the update processor with its redelivery check, under the chat's lock
+    else:
+        async with unit_of_work(context.bot_data.session_factory) as uow:
+            row = await officers.by_telegram_id(uow.session, user.id)
+    context.member = Member.of(row) if row else None
     if context.member is not None:
         return
     message = update.effective_message

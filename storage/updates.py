@@ -20,11 +20,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import ProcessedUpdate
+from storage import officers
+from storage.models import ProcessedUpdate, User
 
 # Telegram keeps an unconfirmed update for 24 hours; a week of margin costs a few thousand rows.
 KEEP_FOR = timedelta(days=7)
@@ -37,6 +38,10 @@ class HandlingUpdate:
     update_id: int
     now: datetime
     recorded: bool = False
+    # The sender's active user row (None: a stranger), read by the processor together with the
+    # redelivery check (`seen_with_sender`) for the access gate; `sender_id` None: not read.
+    sender_id: int | None = None
+    sender: User | None = None
 
 
 CURRENT: ContextVar[HandlingUpdate | None] = ContextVar("current_update", default=None)
@@ -49,6 +54,17 @@ class AlreadyHandled(Exception):
 async def seen(session: AsyncSession, update_id: int) -> bool:
     return await session.scalar(select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id == update_id)) \
         is not None
+
+
+async def seen_with_sender(session: AsyncSession, update_id: int, telegram_user_id: int) -> tuple[bool, User | None]:
+    """`seen` and the access gate's `officers.by_telegram_id` in one statement, as every update
+    asks both before its handlers run: the sender's active row, and whether the update was
+    handled before. A sender without such a row (a stranger) costs a second statement."""
+    handled = exists().where(ProcessedUpdate.update_id == update_id).label("handled")
+    row = (await session.execute(select(User, handled).where(*officers.active_with_telegram_id(telegram_user_id)))).first()
+    if row is None:
+        return await seen(session, update_id), None
+    return bool(row[1]), row[0]
 
 
 def add_to(session: AsyncSession) -> HandlingUpdate | None:
