@@ -1,7 +1,12 @@
 """The outbox sender: drains `storage.outbox` within Telegram's limits.
 
 Limits kept: at most 30 messages in any rolling second overall, at least one second between two
-messages to one chat (`Pacer`); a 429's `retry_after` pauses all sending for that long and the
+messages to one chat (`Pacer`). A message counts from the moment its answer came back, not from
+when it went out: Telegram counts it on arrival, somewhere in between, so however the network's
+delay varies from one message to the next, no second as Telegram sees it holds a 31st message.
+Rows are claimed in batches, and more are claimed while every chat at hand must wait for its
+one-second gap: a sweep queues each officer's reminders together, and a batch of ten officers'
+ten reminders each would otherwise go out at ten messages a second. A 429's `retry_after` pauses all sending for that long and the
 same message is tried again (a 429 is not a failure); timeouts, network errors and 5xx put the
 row back with exponential backoff until `max_attempts`, then it is `failed`; 403 (the user
 blocked the bot) drops the row and marks the user `blocked_bot`; other 400s fail at once (the
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -56,17 +62,26 @@ CHAT_INTERVAL = 1.0  # Telegram: about one message per second to one chat
 # Our clock and Telegram's never agree to the microsecond; a millisecond's margin keeps the
 # 31st message of a second from landing on the very edge of Telegram's window.
 MARGIN = 0.001
+# Waits shorter than this are none. Float seconds never compare exactly (a clock read from a
+# datetime has whole microseconds, a 1.7e9-second timestamp loses the last digits): a window
+# kept full by a rounding error while the wait said 0 let messages through without ever freeing
+# a place — at one instant, as many as were ready.
+EPSILON = 1e-6
 QUIET_START = time(21, 0)
 QUIET_END = time(8, 0)
 CAPTION_LIMIT = 1024  # Telegram: a photo's or document's caption, in UTF-16 units
 MAX_THROTTLES = 5  # 429s in a row for one message before it is put back for a later drain
+# Rows one drain handles at most: about six minutes at 30/s. The scheduler starts the next drain
+# at its next tick (up to `bot.scheduler.DRAIN_SECONDS` later), a pause a small limit would
+# repeat every thousand messages (5 s in 33 s: 13 % of the rate).
+DRAIN_LIMIT = 10_000
 
 
 class Pacer:
     """When the next message may go: a sliding one-second window overall, a gap per chat.
 
     Pure bookkeeping on seconds from any monotonic origin; the sender asks `wait` before each
-    send, sleeps that long, then calls `record`.
+    send, sleeps that long, then calls `record`, and `settle` once the answer is back.
     """
 
     def __init__(self, per_second: int = GLOBAL_PER_SECOND, chat_interval: float = CHAT_INTERVAL) -> None:
@@ -77,8 +92,14 @@ class Pacer:
         self._paused_until = float("-inf")
 
     def _trim(self, now: float) -> None:
-        while self._window and now - self._window[0] >= 1.0 + MARGIN:
+        # The same test as `_until`'s: a place is free exactly when the wait for it is over.
+        while self._window and self._window[0] + 1.0 + MARGIN - now <= EPSILON:
             self._window.popleft()
+
+    @staticmethod
+    def _until(ready: float, now: float) -> float:
+        delay = ready - now
+        return delay if delay > EPSILON else 0.0
 
     def wait(self, chat_id: int, now: float) -> float:
         """Seconds to wait before a message to `chat_id` may be sent (0 if it may go now)."""
@@ -86,12 +107,32 @@ class Pacer:
         ready = max(self._paused_until, self._chat_next.get(chat_id, float("-inf")))
         if len(self._window) >= self.per_second:
             ready = max(ready, self._window[0] + 1.0 + MARGIN)
-        return max(0.0, ready - now)
+        return self._until(ready, now)
+
+    def wait_overall(self, now: float) -> float:
+        """Seconds before any message may go (the one-second window, a retry_after), whatever
+        its chat."""
+        self._trim(now)
+        ready = self._paused_until
+        if len(self._window) >= self.per_second:
+            ready = max(ready, self._window[0] + 1.0 + MARGIN)
+        return self._until(ready, now)
 
     def record(self, chat_id: int, now: float) -> None:
         self._trim(now)
         self._window.append(now)
         self._chat_next[chat_id] = now + self.chat_interval + MARGIN
+
+    def settle(self, chat_id: int, sent: float, answered: float) -> None:
+        """The message recorded at `sent` was answered at `answered`: it counts from then on
+        (Telegram counted it on arrival, at the latest then)."""
+        try:
+            self._window.remove(sent)
+        except ValueError:
+            pass  # trimmed already
+        bisect.insort(self._window, answered)
+        self._chat_next[chat_id] = max(self._chat_next.get(chat_id, float("-inf")),
+                                       answered + self.chat_interval + MARGIN)
 
     def pause(self, seconds: float, now: float) -> None:
         """Telegram said retry_after: nothing goes out before then."""
@@ -198,6 +239,9 @@ class OutboxSender:
     sleep: Callable[[float], Awaitable[None]] = _real_sleep
     lease: timedelta = timedelta(minutes=10)
     batch: int = 100
+    # Rows held at most while claiming more to find a chat that may be sent to (at 30/s, half
+    # a minute of sending: far inside the lease).
+    lookahead: int = 1000
     max_attempts: int = 5
     backoff_base: timedelta = timedelta(seconds=30)
     backoff_cap: timedelta = timedelta(hours=1)
@@ -212,7 +256,8 @@ class OutboxSender:
         return self.timer() if self.timer is not None else self.clock.now().timestamp()
 
     async def drain(
-        self, bot: Bot, factory: async_sessionmaker[AsyncSession], *, now: datetime | None = None, limit: int = 1000
+        self, bot: Bot, factory: async_sessionmaker[AsyncSession], *, now: datetime | None = None,
+        limit: int = DRAIN_LIMIT,
     ) -> DrainReport:
         """Sends what is due, batch by batch, until nothing is due or `limit` rows were handled.
 
@@ -236,28 +281,43 @@ class OutboxSender:
         limit: int,
     ) -> None:
         handled = 0
-        while handled < limit:
-            claimed_at = now if now is not None else self.clock.now()
-            async with unit_of_work(factory) as uow:
-                rows = await outbox.claim(uow.session, now=claimed_at, limit=min(self.batch, limit - handled),
-                                          lease=self.lease)
-                jobs = [_Job(r.id, r.chat_id, r.kind, r.text, list(r.buttons), r.attempts, list(r.attachments or []))
-                        for r in rows]
-                await uow.commit()
+        jobs: list[_Job] = []
+        more = True
+        while True:
+            if more and handled < limit and (not jobs or (len(jobs) < self.lookahead and self._held_by_chats(jobs))):
+                wanted = min(self.batch, limit - handled)
+                claimed = await self._claim(factory, now if now is not None else self.clock.now(), wanted)
+                handled += len(claimed)
+                jobs.extend(claimed)
+                more = len(claimed) == wanted
+                continue
             if not jobs:
                 break
-            handled += len(jobs)
-            while jobs:
-                job = jobs.pop(self.pacer.pick((j.chat_id for j in jobs), self._seconds()))
-                await self._deliver(bot, factory, job, report)
+            job = jobs.pop(self.pacer.pick((j.chat_id for j in jobs), self._seconds()))
+            await self._deliver(bot, factory, job, report)
+
+    def _held_by_chats(self, jobs: list[_Job]) -> bool:
+        """Every chat at hand must wait for its gap while the overall rate has room: rows of
+        other chats, further down the queue, could go now."""
+        moment = self._seconds()
+        overall = self.pacer.wait_overall(moment)
+        return all(self.pacer.wait(job.chat_id, moment) > overall for job in jobs)
+
+    async def _claim(self, factory: async_sessionmaker[AsyncSession], claimed_at: datetime, limit: int) -> list[_Job]:
+        async with unit_of_work(factory) as uow:
+            rows = await outbox.claim(uow.session, now=claimed_at, limit=limit, lease=self.lease)
+            jobs = [_Job(r.id, r.chat_id, r.kind, r.text, list(r.buttons), r.attempts, list(r.attachments or []))
+                    for r in rows]
+            await uow.commit()
+        return jobs
 
     async def _deliver(
         self, bot: Bot, factory: async_sessionmaker[AsyncSession], job: _Job, report: DrainReport
     ) -> None:
         throttles = 0
         while True:
-            delay = self.pacer.wait(job.chat_id, self._seconds())
-            if delay > 0:
+            # Asked again after each sleep: another drain of this sender may have sent meanwhile.
+            while (delay := self.pacer.wait(job.chat_id, self._seconds())) > 0:
                 await self.sleep(delay)
             moment = self.clock.now()
             if job.kind not in self.quiet_exempt and in_quiet_hours(moment, self.tz):
@@ -267,9 +327,8 @@ class OutboxSender:
                     await uow.commit()
                 report.postponed.append(job.id)
                 return
-            self.pacer.record(job.chat_id, self._seconds())
             try:
-                message = await _send(bot, job)
+                message = await self._send_paced(bot, job)
             except RetryAfter as exc:
                 report.throttled += 1
                 throttles += 1
@@ -308,6 +367,15 @@ class OutboxSender:
                 await uow.commit()
             report.sent.append(job.id)
             return
+
+    async def _send_paced(self, bot: Bot, job: _Job) -> Message:
+        """Sends the row, counted by the pacer from when it went out until it was answered."""
+        sent = self._seconds()
+        self.pacer.record(job.chat_id, sent)
+        try:
+            return await _send(bot, job)
+        finally:
+            self.pacer.settle(job.chat_id, sent, self._seconds())
 
     async def _put_back(
         self, factory: async_sessionmaker[AsyncSession], job: _Job, attempts: int, not_before: datetime, exc: Exception

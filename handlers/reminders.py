@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -74,6 +75,11 @@ def _act(reminder: Reminder) -> tuple[str, str]:
     return "act_person", people.person_button(person)
 
 
+# A sweep composes up to 100,000 reminders whose labels (buttons, stages, categories) take a
+# handful of values: each is rendered once.
+_label = lru_cache(maxsize=256)(label)
+
+
 def compose(reminder: Reminder, outbox_id: int) -> tuple[str, list[list[dict[str, str]]]]:
     """The reminder's text in the officer's locale and its three buttons."""
     locale, values = reminder.locale, reminder.values
@@ -82,19 +88,19 @@ def compose(reminder: Reminder, outbox_id: int) -> tuple[str, list[list[dict[str
                       cadence=values["cadence"])
     elif reminder.kind == "feedback":
         text = render("reminders/feedback", locale, enterprise=values["enterprise"], number=values["feedback_id"],
-                      days=values["days"], category=label(f"feedback.category_{values['category']}", locale))
+                      days=values["days"], category=_label(f"feedback.category_{values['category']}", locale))
     elif reminder.kind == "milestone":
         text = render("reminders/milestone", locale, name=values["name"], enterprise=values["enterprise"],
-                      stage=label(f"people.stage_{values['stage']}", locale), code=values["code"],
+                      stage=_label(f"people.stage_{values['stage']}", locale), code=values["code"],
                       due=values["due"], overdue=values["overdue"])
     else:
-        text = render("reminders/draft", locale, form=label("form_name", locale, code=values["form"]),
+        text = render("reminders/draft", locale, form=_label("form_name", locale, code=values["form"]),
                       enterprise=values["enterprise"], day=values["day"])
     act, data = _act(reminder)
     buttons = [
-        [{"text": label(f"reminders.{act}", locale), "callback_data": data}],
-        [{"text": label("reminders.later", locale), "callback_data": later_button(outbox_id)},
-         {"text": label("reminders.skip", locale), "callback_data": skip_button(outbox_id)}],
+        [{"text": _label(f"reminders.{act}", locale), "callback_data": data}],
+        [{"text": _label("reminders.later", locale), "callback_data": later_button(outbox_id)},
+         {"text": _label("reminders.skip", locale), "callback_data": skip_button(outbox_id)}],
     ]
     return text, buttons
 

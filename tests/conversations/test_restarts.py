@@ -406,14 +406,15 @@ async def _rows(factory: async_sessionmaker[AsyncSession]) -> list[OutboxMessage
 
 def _plan(points: list[str], seed: int, statements: int) -> list[int]:
     """Kill points of a one-transaction job: seeded random statements before its commit, the one
-    after its first write (written, not committed), the commit itself (not made yet), and the end
-    (after the commit). Points are numbered from 1, a statement's point comes before it runs."""
+    after its first write (written, not committed: the commit's own point when the job writes
+    with one statement), the commit itself (not made yet), and the end (after the commit).
+    Points are numbered from 1, a statement's point comes before it runs."""
     assert points.count("COMMIT") == 1 and points[-1] == "end", points
     commit = points.index("COMMIT") + 1
     first_write = next(n for n, what in enumerate(points, 1) if what.startswith(("INSERT", "UPDATE")))
-    assert first_write + 1 < commit
+    assert first_write < commit
     chosen = set(random.Random(seed).sample(range(1, commit), statements)) | {first_write + 1}
-    return [*sorted(chosen), commit, len(points)]
+    return [*sorted(chosen - {commit}), commit, len(points)]
 
 
 async def _killed_anywhere(forks: ForkServer, job: str, sqlite_url: str, factory: async_sessionmaker[AsyncSession],

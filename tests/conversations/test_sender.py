@@ -267,3 +267,24 @@ async def test_a_crash_between_send_and_mark_resends_that_one_message_after_the_
     assert (await restarted.drain(telegram_bot, factory)).sent == []
     assert sum(len(_texts(chat)) for _, chat in users) == 4
     assert emulator.violations == []
+
+
+async def test_reminders_queued_together_per_officer_do_not_hold_back_the_others(
+    factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator, telegram_bot: Bot, clock: FakeClock,
+) -> None:
+    """A sweep queues each officer's reminders together. Claimed ten rows at a time (two
+    officers' five each), the sender claims more while both chats wait for their gap, rather
+    than sending two messages a second."""
+    sender = OutboxSender(clock=clock, tz=TZ, sleep=clock.sleep, batch=10)
+    users = await _users(factory, emulator, 20)
+    await _enqueue(factory, [(f"r{i}:{n}", uid, chat.id) for i, (uid, chat) in enumerate(users) for n in range(5)])
+
+    report = await sender.drain(telegram_bot, factory)
+
+    assert len(report.sent) == 100 and report.throttled == 0 and emulator.throttled == []
+    for i, (_, chat) in enumerate(users):
+        assert _texts(chat) == [f"提醒 r{i}:{n}" for n in range(5)]
+    # 100 messages at 30 a second, one a second per chat: under five seconds, not fifty.
+    assert (clock.now() - NOW).total_seconds() < 5.0
+    assert {r.status for r in (await _rows(factory)).values()} == {"sent"}
+    assert emulator.violations == []

@@ -24,6 +24,7 @@ from storage.models import (
     OutboxMessage,
     Person,
     ReminderSnooze,
+    ReviewNote,
     User,
     Visit,
 )
@@ -191,3 +192,62 @@ def test_leave_is_today_or_later_within_ninety_days() -> None:
     assert sweeps.away_problem(TODAY - timedelta(days=1), TODAY) == "away_past"
     assert sweeps.away_problem(TODAY + timedelta(days=90), TODAY) is None
     assert sweeps.away_problem(TODAY + timedelta(days=91), TODAY) == "away_too_far"
+
+
+async def test_each_milestone_is_reminded_from_its_first_day_at_a_month_end(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """The sweep's query narrows people down in SQL before `development.milestones` decides: at
+    the shortest periods (a month that ends on the 28th) nobody is left out, nobody early."""
+    now = datetime(2027, 2, 21, 2, 0, tzinfo=UTC)  # 10:00 local; a week before 2027-02-28
+    async with unit_of_work(session_factory) as uow:
+        s = uow.session
+        user = User(name="王芳", role="officer", region="宜昌市/枝江市", chat_id=501, telegram_user_id=501,
+                    created_at=NOW)
+        firm = Enterprise(name="楚韵纺织", credit_code="A" * 18, region="宜昌市/枝江市")
+        s.add_all([user, firm])
+        await s.flush()
+
+        def person(name: str, stage: str, **dates: date) -> Person:
+            return Person(enterprise_id=firm.id, officer_id=user.id, name=name, gender="male",
+                          birth_date=date(1990, 1, 1), stage=stage, **{"applied_on": date(2024, 1, 2), **dates})
+
+        people = {
+            "talk": person("申请人", "applicant", applied_on=date(2027, 1, 31)),  # talk by 02-28
+            "talk_later": person("晚申请", "applicant", applied_on=date(2027, 2, 1)),  # by 03-01: a day early
+            "review": person("积极分子", "activist", talked_on=date(2024, 1, 20), activist_on=date(2026, 8, 31)),
+            # Reviewed lately, so no review is due, but a year as activist ends on 02-28.
+            "candidate": person("满一年", "activist", talked_on=date(2024, 1, 20), activist_on=date(2026, 2, 28)),
+            "probation": person("预备党员", "probationary", talked_on=date(2024, 1, 20),
+                                activist_on=date(2024, 3, 1), candidate_on=date(2025, 3, 3),
+                                probation_on=date(2026, 2, 28)),
+        }
+        s.add_all(people.values())
+        await s.flush()
+        s.add(ReviewNote(person_id=people["candidate"].id, written_on=date(2027, 1, 10), content="良好",
+                         author_id=user.id))
+        await uow.commit()
+    report = await _sweep(session_factory, now)
+    assert report.queued["milestone"] == 4
+    assert set(await _keys(session_factory)) == {
+        f"milestone:person:{people['talk'].id}:talk:2027-02-28",
+        f"milestone:person:{people['review'].id}:review:2027-02-28",
+        f"milestone:person:{people['candidate'].id}:candidate:2027-02-28",
+        f"milestone:person:{people['probation'].id}:probation:2027-02-28",
+    }
+    # Swept again, nobody is even considered: the query finds each reminder queued, at the same
+    # month-end dates as Python's.
+    again = await _sweep(session_factory, now)
+    assert (again.queued["milestone"], again.due["milestone"]) == (0, 0)
+    # 明天提醒 on the review: the next day it comes once more, and the late applicant's talk
+    # (due 03-01) comes into the week.
+    async with unit_of_work(session_factory) as uow:
+        review = await uow.session.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key.like("%:review:%")))
+        assert review is not None
+        await sweeps.snooze(uow.session, review, user_id=user.id, actor_label="王芳", now=now,
+                            until=sweeps.later_until(now, TZ))
+        await uow.commit()
+    report = await _sweep(session_factory, now + timedelta(days=1))
+    assert (report.queued["milestone"], report.due["milestone"]) == (2, 2)
+    assert {f"milestone:person:{people['talk_later'].id}:talk:2027-03-01",
+            f"milestone:person:{people['review'].id}:review:2027-02-28:2027-02-22"} <= set(await _keys(session_factory))

@@ -85,3 +85,29 @@ def test_buttons_become_an_inline_keyboard() -> None:
     markup = keyboard([[{"text": "立即填报", "callback_data": "remind:now:1"}]])
     assert markup is not None
     assert markup.inline_keyboard[0][0].callback_data == "remind:now:1"
+
+
+def test_a_full_window_holds_even_when_the_clock_rounds() -> None:
+    """Seconds read from a datetime are whole microseconds of a 1.7e9-second timestamp: where
+    the wait ends and where a place in the window frees must agree, or a window kept full by a
+    rounding error lets every ready message through at once."""
+    pacer, now, times = Pacer(), 1_764_036_000.0, []
+    for chat in range(100):
+        now = round(now + pacer.wait(chat, now), 6)
+        pacer.record(chat, now)
+        times.append(now)
+    for i, start in enumerate(times):
+        assert sum(1 for t in times[i:] if t - start < 1.0) <= 30
+    assert times[-1] - times[0] < 3.1
+
+
+def test_a_message_counts_from_its_answer() -> None:
+    """Telegram counts a message when it arrives, at the latest when the answer came back: from
+    then on the second runs, and the chat's gap."""
+    pacer = Pacer()
+    for chat in range(30):
+        pacer.record(chat, 0.0)
+        pacer.settle(chat, 0.0, 0.05)
+    assert abs(pacer.wait(99, 1.0) - 0.051) < 1e-9
+    assert abs(pacer.wait(0, 1.0) - 0.051) < 1e-9
+    assert pacer.wait(99, 1.051) == 0.0
