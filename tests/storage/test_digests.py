@@ -228,6 +228,9 @@ class _NoPacer:
     def pause(self, seconds: float, now: float) -> None:
         return None
 
+    def settle(self, chat_id: int, sent: float, answered: float) -> None:
+        return None
+
     def pick(self, chat_ids: object, now: float) -> int:
         return 0
 
