@@ -103,6 +103,9 @@ class _VirtualClock(FixedClock):
         self.advance(timedelta(seconds=seconds))
         await asyncio.sleep(0)
 
+    def seconds(self) -> float:
+        return self.current.timestamp()
+
 
 class _InstantBot:
     """Accepts every message at once."""
@@ -119,7 +122,7 @@ async def pacing_alone(queue: list[tuple[int, int]], chats: int) -> float:
         try:
             await fill(factory, queue, chats)
             clock = _VirtualClock(NOW)
-            sender = OutboxSender(clock=clock, tz=TZ, sleep=clock.sleep)
+            sender = OutboxSender(clock=clock, tz=TZ, sleep=clock.sleep, timer=clock.seconds)
             while (await sender.drain(_InstantBot(), factory)).sent:  # type: ignore[arg-type]
                 pass
             return (clock.now() - NOW).total_seconds()
@@ -202,7 +205,7 @@ async def real_run(url: str, backend: str, order: str, messages: int, chats: int
             bot: Bot = (Bot(SANDBOX_TOKEN, base_url=emulator.base_url) if plain
                         else ExtBot(SANDBOX_TOKEN, base_url=emulator.base_url, rate_limiter=TelegramRetry()))
             async with bot:
-                sender = OutboxSender(clock=_RunningClock(), tz=TZ, timer=time.monotonic)
+                sender = OutboxSender(clock=_RunningClock(), tz=TZ)
                 done = asyncio.Event()
                 targets = [messages * (k + 1) // (inject + 1) for k in range(inject)]
                 injector = asyncio.create_task(_inject(emulator, targets, done))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -64,7 +63,7 @@ def build_application(
     data.engine = engine
     data.runner = FormRunner(engine)
     # One sender per process: its pacing carries Telegram's limits from one drain to the next.
-    data.sender = OutboxSender(clock=clock, tz=settings.timezone, timer=time.monotonic)
+    data.sender = OutboxSender(clock=clock, tz=settings.timezone)
     data.clock = clock
     # Only `python -m bot run` schedules jobs; tests and the sandbox call the sweep themselves.
     data.scheduling = settings if scheduler else None

@@ -28,8 +28,9 @@ Telegram had received it looks like a network error, so the row is put back and 
 (`bot.retry` does not resend it on the spot; the sender's backoff does, preferring a rare
 duplicate reminder to a lost one).
 
-Time is injected: `clock` gives the current time (pacing and quiet hours read it) and `sleep`
-waits; tests pass a fake clock whose sleep advances it, so nothing really waits.
+Time is injected: `clock` gives the current time (quiet hours, leases, backoff), `timer` the
+seconds pacing counts and `sleep` waits them; tests pass a fake clock whose sleep advances it and
+whose seconds are the timer, so nothing really waits.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from time import monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -247,13 +249,13 @@ class OutboxSender:
     backoff_cap: timedelta = timedelta(hours=1)
     quiet_exempt: frozenset[str] = frozenset()
     pacer: Pacer = field(default_factory=Pacer)
-    # Pacing measures real elapsed time; None reads the clock (tests give a clock whose sleep
-    # advances it). A bot whose calendar clock is held still (the conversation tests) passes
-    # time.monotonic, or a wait would never end.
-    timer: Callable[[], float] | None = None
+    # Pacing measures elapsed seconds on `timer`, and `sleep` must move it: the real pair by
+    # default. A test whose sleep advances a fake clock passes that clock's seconds as well. A
+    # real sleep read against a calendar clock held still (a FixedClock) would wait for ever.
+    timer: Callable[[], float] = monotonic
 
     def _seconds(self) -> float:
-        return self.timer() if self.timer is not None else self.clock.now().timestamp()
+        return self.timer()
 
     async def drain(
         self, bot: Bot, factory: async_sessionmaker[AsyncSession], *, now: datetime | None = None,

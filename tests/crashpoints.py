@@ -24,7 +24,6 @@ import asyncio
 import logging
 import sys
 import threading
-import time
 from datetime import datetime
 from typing import Any
 
@@ -86,8 +85,8 @@ async def run(job: str, now: datetime, points: Points) -> None:
     engine = make_async_engine(settings.database_url)
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else "1:unused-token"
     bot = Bot(token, base_url=settings.telegram_api_base_url)
-    # The pacing measures real time, as in the bot (`bot.app`): the calendar clock stands still.
-    sender = OutboxSender(clock=clock, tz=settings.timezone, timer=time.monotonic)
+    # The calendar clock stands still; the pacing counts real seconds (OutboxSender's default).
+    sender = OutboxSender(clock=clock, tz=settings.timezone)
     scheduler._runtime = scheduler.Runtime(bot, make_session_factory(engine), clock, settings, sender)
     try:
         if job == "drain":

@@ -65,7 +65,7 @@ async def telegram_bot(emulator: BotApiEmulator) -> AsyncIterator[Bot]:
 
 @pytest.fixture
 def sender(clock: FakeClock) -> OutboxSender:
-    return OutboxSender(clock=clock, tz=TZ, sleep=clock.sleep)
+    return OutboxSender(clock=clock, tz=TZ, sleep=clock.sleep, timer=clock.seconds)
 
 
 async def _users(factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator, count: int) -> list[tuple[int, UserChat]]:
@@ -165,7 +165,7 @@ async def test_errors_that_persist_fail_the_row_after_max_attempts(
     factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator, telegram_bot: Bot,
     clock: FakeClock,
 ) -> None:
-    sender = OutboxSender(clock=clock, tz=TZ, sleep=clock.sleep, max_attempts=3)
+    sender = OutboxSender(clock=clock, tz=TZ, sleep=clock.sleep, timer=clock.seconds, max_attempts=3)
     [(uid, chat)] = await _users(factory, emulator, 1)
     await _enqueue(factory, [("a", uid, chat.id)])
     emulator.fail_next("sendMessage", status=502, description="Bad Gateway", times=3)
@@ -223,7 +223,7 @@ async def test_quiet_hours_move_a_22_oclock_message_to_8_the_next_morning(
 async def test_an_allowed_kind_is_sent_in_quiet_hours(
     factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator, telegram_bot: Bot, clock: FakeClock,
 ) -> None:
-    sender = OutboxSender(clock=clock, tz=TZ, sleep=clock.sleep, quiet_exempt=frozenset({"reminder"}))
+    sender = OutboxSender(clock=clock, tz=TZ, sleep=clock.sleep, timer=clock.seconds, quiet_exempt=frozenset({"reminder"}))
     [(uid, chat)] = await _users(factory, emulator, 1)
     clock.current = datetime(2026, 11, 25, 22, 0, tzinfo=TZ).astimezone(UTC)
     await _enqueue(factory, [("a", uid, chat.id)], due=clock.now())
@@ -255,7 +255,7 @@ async def test_a_crash_between_send_and_mark_resends_that_one_message_after_the_
     assert {r.status for r in (await _rows(factory)).values()} == {"sending"}
 
     # A restarted sender leaves the claimed rows alone while the lease runs...
-    restarted = OutboxSender(clock=clock, tz=TZ, sleep=clock.sleep)
+    restarted = OutboxSender(clock=clock, tz=TZ, sleep=clock.sleep, timer=clock.seconds)
     assert (await restarted.drain(telegram_bot, factory)).sent == []
     # ...and takes them back after it: the interrupted one arrives a second time, the others once.
     clock.advance(restarted.lease)
@@ -275,7 +275,7 @@ async def test_reminders_queued_together_per_officer_do_not_hold_back_the_others
     """A sweep queues each officer's reminders together. Claimed ten rows at a time (two
     officers' five each), the sender claims more while both chats wait for their gap, rather
     than sending two messages a second."""
-    sender = OutboxSender(clock=clock, tz=TZ, sleep=clock.sleep, batch=10)
+    sender = OutboxSender(clock=clock, tz=TZ, sleep=clock.sleep, timer=clock.seconds, batch=10)
     users = await _users(factory, emulator, 20)
     await _enqueue(factory, [(f"r{i}:{n}", uid, chat.id) for i, (uid, chat) in enumerate(users) for n in range(5)])
 
