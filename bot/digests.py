@@ -33,7 +33,14 @@ from bot.export import build_ledger
 from bot.render import label, render
 from handlers.supervisor import ledger_filename
 from storage import outbox
-from storage.digests import OfficerSummary, SupervisorDigest, officer_summary, supervisor_digest, week_of
+from storage.digests import (
+    OfficerSummary,
+    SupervisorDigest,
+    officer_summaries,
+    supervisor_digest,
+    supervisor_digests,
+    week_of,
+)
 from storage.enums import Role
 from storage.models import OutboxMessage, User
 from storage.sweep import iso_week
@@ -123,10 +130,12 @@ def attachment(filename: str, kind: str, data: bytes) -> dict[str, str]:
 
 async def supervisor_messages(
     session: AsyncSession, *, scope: str, actor_id: int, actor_label: str, week_start: date, tz: ZoneInfo,
-    today: date, locale: str,
+    today: date, locale: str, digest: SupervisorDigest | None = None,
 ) -> tuple[list[str], bytes, bytes]:
-    """(text parts, chart PNG, ledger XLSX) of `scope`; the ledger export is audited for the actor."""
-    digest = await supervisor_digest(session, scope, week_start, tz, today=today)
+    """(text parts, chart PNG, ledger XLSX) of `scope`; the ledger export is audited for the actor.
+    `digest`: the scope's digest when the caller computed it already (the weekly job's batch)."""
+    if digest is None:
+        digest = await supervisor_digest(session, scope, week_start, tz, today=today)
     ledger = await build_ledger(session, scope=scope, today=today, actor_label=actor_label, actor_id=actor_id,
                                 tz=tz)
     return render_supervisor_digest(digest, locale), chart_png(digest, locale), ledger
@@ -146,12 +155,19 @@ async def queue_weekly(session: AsyncSession, *, now: datetime, tz: ZoneInfo, we
         select(User).where(User.active.is_(True), User.chat_id.is_not(None), User.blocked_bot.is_(False),
                            User.role.in_((Role.SUPERVISOR.value, Role.ADMIN.value, Role.OFFICER.value)))
         .order_by(User.id))).scalars().all()
+    # Every digest and summary of the week at once: each figure is read once for all the regions
+    # and all the officers, not once per person (bench/digests.py: 17 digests of a city in one
+    # pass instead of 17 city-wide passes).
+    digests = await supervisor_digests(session, [u.region for u in users if u.role != Role.OFFICER], start, tz,
+                                       today=as_of)
+    summaries = await officer_summaries(session, [u.id for u in users if u.role == Role.OFFICER], start, tz,
+                                        today=today)
     queued = 0
     for user in users:
         assert user.chat_id is not None
         user_locale = user.locale or locale
         if user.role == Role.OFFICER:
-            summary = await officer_summary(session, user.id, start, tz, today=today)
+            summary = summaries[user.id]
             for part, text in enumerate(render_officer_summary(summary, user_locale)):
                 key = f"summary:officer:{user.id}:{week}" + (f":{part}" if part else "")
                 queued += await outbox.enqueue(session, dedupe_key=key, chat_id=user.chat_id, user_id=user.id,
@@ -161,7 +177,7 @@ async def queue_weekly(session: AsyncSession, *, now: datetime, tz: ZoneInfo, we
             continue  # the ledger is audited on export: do not build (and audit) it again
         texts, png, xlsx = await supervisor_messages(session, scope=user.region, actor_id=user.id,
                                                      actor_label=user.name, week_start=start, tz=tz, today=as_of,
-                                                     locale=user_locale)
+                                                     locale=user_locale, digest=digests[user.region])
         rows: list[tuple[str, list[dict[str, Any]]]] = [(text, []) for text in texts]
         rows.append(("", [attachment(f"digest-{week}.png", "photo", png)]))
         rows.append(("", [attachment(ledger_filename(user.region, as_of), "document", xlsx)]))

@@ -1,10 +1,17 @@
 """The weekly digest of a supervisor's region and each officer's own summary (read-only views).
 
-Every query is bounded by the week (or by the longest visit cadence before its end) and runs on
-an indexed column — `visits.visit_date`, `feedback.created_at`, `foundings.founded_on` — so a
-digest costs the same after ten years of history as after one. Coverage is decided in Python
-from one grouped query over the visits of that window: a city has a few ten thousand
+Every query is bounded by the week (or by the longest visit cadence before its end), by what is
+still open, or by one officer's rows, and runs on an index — `visits.visit_date`,
+`people.activist_on`, `feedback.created_at` and `.closed_at`, `foundings.founded_on`, an
+officer's visits, assignments, people and feedback — so a digest costs the same after ten years
+of history as after one (bench/digests.py measures it on a synthetic city). Coverage is decided
+in Python from one grouped query over the visits of that window: a city has a few ten thousand
 enterprises, and the rule (`storage.rules.overdue`) stays in one place.
+
+`supervisor_digests` and `officer_summaries` compute many digests of one week together: each
+figure is read once, grouped by region (or by officer), for all of them. The weekly job's 17
+digests of a city (its supervisors and admins) then cost about what one city-wide digest costs;
+`supervisor_digest` and `officer_summary` are the same for one scope or one officer.
 
 A week runs Monday to Sunday in local time (`BOT_TIMEZONE`); `week_end` is its Sunday. For the
 week in progress (`/digest` on a Wednesday) pass `today`: coverage and the idle officers are
@@ -20,7 +27,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, func, or_, select, union
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import development, rules
@@ -286,56 +293,76 @@ async def officer_summary(
     session: AsyncSession, officer_id: int, week_start: date, tz: ZoneInfo, *, today: date | None = None
 ) -> OfficerSummary:
     """The officer's own week; `today` (default: the Monday after the week) dates what is overdue."""
+    return (await officer_summaries(session, [officer_id], week_start, tz, today=today))[officer_id]
+
+
+async def officer_summaries(
+    session: AsyncSession, officer_ids: Iterable[int], week_start: date, tz: ZoneInfo, *, today: date | None = None
+) -> dict[int, OfficerSummary]:
+    """The summaries of several officers for one week, each figure read once for all of them."""
+    ids = list(dict.fromkeys(officer_ids))
     week_end = week_start + timedelta(days=6)
     now_day = today if today is not None else week_end + timedelta(days=1)
-    officer = await session.get(User, officer_id)
-    name = officer.name if officer is not None else ""
+    names = dict((await session.execute(select(User.id, User.name).where(User.id.in_(ids)))).tuples().all())
 
-    def visits(start: date, end: date) -> object:
-        return select(func.count(Visit.id)).where(Visit.officer_id == officer_id, Visit.visit_date >= start,
-                                                  Visit.visit_date <= end)
+    this_week: dict[int, int] = defaultdict(int)
+    last_week: dict[int, int] = defaultdict(int)
+    for officer_id, day, n in (await session.execute(
+            select(Visit.officer_id, Visit.visit_date, func.count(Visit.id))
+            .where(Visit.officer_id.in_(ids), Visit.visit_date >= week_start - timedelta(days=7),
+                   Visit.visit_date <= week_end)
+            .group_by(Visit.officer_id, Visit.visit_date))).tuples():
+        (this_week if day >= week_start else last_week)[officer_id] += int(n)
 
-    this_week = await _count(session, visits(week_start, week_end))
-    last_week = await _count(session, visits(week_start - timedelta(days=7), week_start - timedelta(days=1)))
-
+    open_assignment = (Assignment.officer_id.in_(ids), Assignment.ended_on.is_(None))
     assigned = list((await session.execute(
-        select(Enterprise.id, Enterprise.visit_cadence_days)
-        .join(Assignment, Assignment.enterprise_id == Enterprise.id)
-        .where(Assignment.officer_id == officer_id, Assignment.ended_on.is_(None)))).tuples())
-    ids = [eid for eid, _ in assigned]
+        select(Assignment.officer_id, Enterprise.id, Enterprise.visit_cadence_days)
+        .join(Enterprise, Enterprise.id == Assignment.enterprise_id).where(*open_assignment))).tuples())
     # Only visits within the longest cadence can keep an enterprise from being overdue, so the
-    # last visit is looked for there, not in the enterprise's whole history.
-    longest = max((cadence for _, cadence in assigned), default=0)
+    # last visit is looked for there (a range of ix_visits_enterprise_date per enterprise), not
+    # in the enterprise's whole history.
+    longest = max((cadence for _, _, cadence in assigned), default=0)
     last = dict((await session.execute(
         select(Visit.enterprise_id, func.max(Visit.visit_date))
-        .where(Visit.enterprise_id.in_(ids), Visit.visit_date >= now_day - timedelta(days=longest),
-               Visit.visit_date <= now_day)
-        .group_by(Visit.enterprise_id))).tuples().all()) if ids else {}
-    overdue_enterprises = sum(rules.overdue(last.get(eid), cadence, now_day) for eid, cadence in assigned)
+        .join(Assignment, Assignment.enterprise_id == Visit.enterprise_id)
+        .where(*open_assignment, Visit.visit_date >= now_day - timedelta(days=longest), Visit.visit_date <= now_day)
+        .group_by(Visit.enterprise_id))).tuples().all()) if assigned else {}
+    overdue_enterprises: dict[int, int] = defaultdict(int)
+    for officer_id, eid, cadence in assigned:
+        overdue_enterprises[officer_id] += rules.overdue(last.get(eid), cadence, now_day)
 
-    # The last review of each of the officer's people, looked up per person (an index search),
-    # not grouped over every review note of the city.
+    # The last review of each person, looked up per person (an index search), not grouped over
+    # every review note of the city.
     last_review = (select(func.max(ReviewNote.written_on)).where(ReviewNote.person_id == Person.id)
                    .correlate(Person).scalar_subquery())
-    people = (await session.execute(
-        select(Person, last_review)
-        .where(Person.officer_id == officer_id,
-               Person.stage.in_((Stage.APPLICANT.value, Stage.ACTIVIST.value, Stage.PROBATIONARY.value))))).tuples()
-    overdue_people = sum(
-        any(m.overdue for m in development.milestones(pipeline(person, reviewed_on), now_day))
-        for person, reviewed_on in people)
+    overdue_people: dict[int, int] = defaultdict(int)
+    for person, reviewed_on in (await session.execute(
+            select(Person, last_review)
+            .where(Person.officer_id.in_(ids),
+                   Person.stage.in_((Stage.APPLICANT.value, Stage.ACTIVIST.value, Stage.PROBATIONARY.value))))).tuples():
+        overdue_people[person.officer_id] += any(
+            m.overdue for m in development.milestones(pipeline(person, reviewed_on), now_day))
 
-    # Open items the officer recorded or of the enterprises they look after now: a union of two
-    # index searches (ix_feedback_officer_status, ix_feedback_enterprise_status), where one query
-    # with OR would read every open item of the city for each officer.
-    recorded = select(Feedback.id).where(Feedback.officer_id == officer_id, Feedback.status.in_(OPEN_STATUSES))
-    looked_after = (select(Feedback.id)
-                    .join(Assignment, Assignment.enterprise_id == Feedback.enterprise_id)
-                    .where(Assignment.officer_id == officer_id, Assignment.ended_on.is_(None),
-                           Feedback.status.in_(OPEN_STATUSES)))
-    open_items = union(recorded, looked_after).subquery()
-    open_feedback = await _count(session, select(func.count()).select_from(open_items))
+    # Open items each officer recorded or of the enterprises they look after now: two index
+    # searches (ix_feedback_officer_status, and ix_feedback_enterprise_status from the
+    # assignments), where one query with OR reads every open item of the city; an item in both
+    # counts once.
+    open_items: dict[int, set[int]] = defaultdict(set)
+    recorded = select(Feedback.officer_id, Feedback.id).where(Feedback.officer_id.in_(ids),
+                                                              Feedback.status.in_(OPEN_STATUSES))
+    looked_after = (select(Assignment.officer_id, Feedback.id)
+                    .join(Feedback, Feedback.enterprise_id == Assignment.enterprise_id)
+                    .where(*open_assignment, Feedback.status.in_(OPEN_STATUSES)))
+    for statement in (recorded, looked_after):
+        for officer_id, feedback_id in (await session.execute(statement)).tuples():
+            if officer_id is not None:
+                open_items[officer_id].add(feedback_id)
 
-    return OfficerSummary(officer_id=officer_id, name=name, week_start=week_start, week_end=week_end,
-                          visits=this_week, visits_last_week=last_week, overdue_enterprises=overdue_enterprises,
-                          overdue_people=overdue_people, open_feedback=open_feedback)
+    return {
+        officer_id: OfficerSummary(
+            officer_id=officer_id, name=names.get(officer_id, ""), week_start=week_start, week_end=week_end,
+            visits=this_week[officer_id], visits_last_week=last_week[officer_id],
+            overdue_enterprises=overdue_enterprises[officer_id], overdue_people=overdue_people[officer_id],
+            open_feedback=len(open_items[officer_id]))
+        for officer_id in ids
+    }

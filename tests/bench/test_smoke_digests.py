@@ -34,7 +34,8 @@ def test_the_digests_benchmark_prints_its_figures_on_sqlite(capsys: pytest.Captu
                      r"\s+\d+\.\d\d×", out)
     assert re.search(r"sqlite\s+2y\s+supervisor digests, all 6 in one batch\s+\d+\.\d{3} s\s+< 1 s\s+\d+\.\d\d×"
                      r"\s+\d+\.\d\d×", out)
-    assert re.search(r"officer summaries, all 20\s+\d+\.\d{3} s", out)
+    assert re.search(r"officer summaries, all 20, one call each\s+\d+\.\d{3} s", out)
+    assert re.search(r"officer summaries, all 20 in one batch\s+\d+\.\d{3} s", out)
     # Attachments apart: the chart and the ledger of one county's supervisor.
     assert re.search(r"charts \(chart_png\), all 1\s+\d+\.\d{3} s", out)
     assert re.search(r"ledgers \(XLSX\), all 1\s+\d+\.\d{3} s", out)

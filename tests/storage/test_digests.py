@@ -24,7 +24,14 @@ from bot.digests import queue_weekly
 from bot.emulator import BotApiEmulator
 from bot.sender import OutboxSender
 from storage.creditcode import check_character
-from storage.digests import SubRegion, officer_summary, supervisor_digest, week_of
+from storage.digests import (
+    SubRegion,
+    officer_summaries,
+    officer_summary,
+    supervisor_digest,
+    supervisor_digests,
+    week_of,
+)
 from storage.models import Assignment, Enterprise, Feedback, Founding, OutboxMessage, Person, User, Visit
 from storage.uow import unit_of_work
 
@@ -164,6 +171,26 @@ async def test_officer_summary_by_hand(session_factory: async_sessionmaker[Async
     assert s.overdue_people == 1
     # Open feedback on A/B: F1; recorded by her: F3 (at C) → 2.
     assert s.open_feedback == 2
+
+
+async def test_the_batches_equal_one_call_each(session_factory: async_sessionmaker[AsyncSession]) -> None:
+    """The weekly job computes every digest and summary in one batch each; every one must be
+    what the single call (/digest, the officer's own summary) gives."""
+    ids = await _world(session_factory)
+    regions = ["宜昌市", "宜昌市/枝江市", "宜昌市/当阳市", "荆州市"]
+    async with unit_of_work(session_factory) as uow:
+        for today in (None, date(2026, 11, 19)):
+            digests = await supervisor_digests(uow.session, regions, WEEK, TZ, today=today)
+            summaries = await officer_summaries(uow.session, [ids["li"], ids["wang"], ids["li"]], WEEK, TZ,
+                                                today=today)
+            assert set(digests) == set(regions) and set(summaries) == {ids["wang"], ids["li"]}
+            for region in regions:
+                assert digests[region] == await supervisor_digest(uow.session, region, WEEK, TZ, today=today)
+            wang = await officer_summary(uow.session, ids["wang"], WEEK, TZ, today=today)
+            assert summaries[ids["wang"]] == wang and wang.visits == 2
+            # 李明 apart from 王芳: his own figures, not hers added to his.
+            assert summaries[ids["li"]] == await officer_summary(uow.session, ids["li"], WEEK, TZ, today=today)
+            assert summaries[ids["li"]].name == "李明"
 
 
 def test_week_of() -> None:
