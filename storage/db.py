@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import weakref
 from typing import Any
 
 from sqlalchemy import create_engine, event
@@ -72,11 +73,13 @@ class SqliteWriteQueue:
 
     def __init__(self, timeout: float = _SQLITE_BUSY_TIMEOUT) -> None:
         self.timeout = timeout
+        self.waiting = 0  # writers in line now
         self._lock = asyncio.Lock()
         self._holder: object | None = None  # the DBAPI connection whose transaction writes
 
     def install(self, engine: AsyncEngine) -> None:
         sync_engine = engine.sync_engine
+        _WRITE_QUEUES[sync_engine] = self
         event.listen(sync_engine, "before_cursor_execute", self._before_execute)
         event.listen(sync_engine, "close", lambda dbapi_connection, _record: self.release(dbapi_connection))
         dialect = sync_engine.dialect
@@ -109,16 +112,27 @@ class SqliteWriteQueue:
     async def _acquire(self) -> bool:
         if not self._lock.locked():
             return await self._lock.acquire()  # free: taken without waiting
+        self.waiting += 1
         try:
             async with asyncio.timeout(self.timeout):
                 return await self._lock.acquire()
         except TimeoutError:
             return False
+        finally:
+            self.waiting -= 1
 
     def release(self, connection: Any) -> None:
         if self._holder is not None and self._holder is getattr(connection, "dbapi_connection", connection):
             self._holder = None
             self._lock.release()
+
+
+_WRITE_QUEUES: weakref.WeakKeyDictionary[Engine, SqliteWriteQueue] = weakref.WeakKeyDictionary()
+
+
+def write_queue(engine: AsyncEngine) -> SqliteWriteQueue | None:
+    """The engine's queue of writers (SQLite), if it has one."""
+    return _WRITE_QUEUES.get(engine.sync_engine)
 
 
 # PostgreSQL connections kept open, and opened beyond that at busy moments (closed again when
