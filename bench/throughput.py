@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -370,7 +371,11 @@ def _text(call: ApiCall) -> str:
     return str(result.get("text", ""))
 
 
-async def file_visit(replies: Replies, chat: UserChat, latencies: list[float], think: float) -> None:
+Record = Callable[[str, float], None]  # a step's name and latency (seconds)
+STEP_NAMES = ("/visit", "enterprise", "今天", "activity", "下一步", "没有变化", "summary", "跳过", "跳过 ", "提交")
+
+
+async def file_visit(replies: Replies, chat: UserChat, record: Record, think: float) -> None:
     """One complete visit report, step by step, as in tests/conversations/test_visit.py."""
     steps: list[tuple[Callable[[], int], str]] = [
         (lambda: chat.send_text("/visit"), "走访哪家企业"),
@@ -384,28 +389,40 @@ async def file_visit(replies: Replies, chat: UserChat, latencies: list[float], t
         (lambda: chat.tap("跳过"), "请确认"),
         (lambda: chat.tap("提交"), "已保存"),
     ]
-    for action, expected in steps:
+    for name, (action, expected) in zip(STEP_NAMES, steps, strict=True):
         if think:
             await asyncio.sleep(think * random.uniform(0.5, 1.5))
         latency, call = await replies.step(chat, action)
         if expected not in _text(call):
             raise RuntimeError(f"chat {chat.id}: expected a reply with {expected!r}, got {_text(call)!r}")
-        latencies.append(latency)
+        record(name, latency)
 
 
-async def echo_visit(replies: Replies, chat: UserChat, latencies: list[float], think: float) -> None:
+async def echo_visit(replies: Replies, chat: UserChat, record: Record, think: float) -> None:
     """The same steps against the echo bot: two texts, eight button presses."""
     kinds = ("text", "button", "button", "button", "button", "button", "text", "button", "button", "button")
-    for n, kind in enumerate(kinds):
+    for n, (name, kind) in enumerate(zip(STEP_NAMES, kinds, strict=True)):
         if think:
             await asyncio.sleep(think * random.uniform(0.5, 1.5))
         if kind == "text":
             text = "/visit" if n == 0 else SUMMARY
-            latency, _call = await replies.step(chat, lambda text=text: chat.send_text(text))  # type: ignore[misc]
+            latency, _call = await replies.step(chat, functools.partial(chat.send_text, text))
         else:
             data = f"f:1:{n}:k{n}"
-            latency, _call = await replies.step(chat, lambda data=data: chat.forge_callback(data))  # type: ignore[misc]
-        latencies.append(latency)
+            latency, _call = await replies.step(chat, functools.partial(chat.forge_callback, data))
+        record(name, latency)
+
+
+def _ignore(_name: str, _latency: float) -> None:
+    pass
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The p-th percentile (nearest rank) in ms of latencies in seconds; NaN for none."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    return ordered[min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1)] * 1000
 
 
 @dataclass
@@ -415,21 +432,23 @@ class Level:
     steps: int = 0
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    by_step: dict[str, list[float]] = field(default_factory=dict)
     bot_cpu: float = math.nan
     harness_cpu: float = math.nan
     db_cpu: float = math.nan
     calls: int = 0
     database: dict[str, int] = field(default_factory=dict)
 
+    def record(self, name: str, latency: float) -> None:
+        self.latencies.append(latency)
+        self.by_step.setdefault(name, []).append(latency)
+
     @property
     def rate(self) -> float:
         return self.steps / self.seconds if self.seconds else 0.0
 
     def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return math.nan
-        return ordered[min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1)] * 1000
+        return percentile(self.latencies, p)
 
     def per_step_ms(self, seconds: float) -> float:
         return seconds / self.steps * 1000 if self.steps else math.nan
@@ -437,7 +456,7 @@ class Level:
 
 async def run_level(
     replies: Replies, chats: Sequence[UserChat], visits: int, think: float, child: Child,
-    visit: Callable[[Replies, UserChat, list[float], float], Any], done: dict[int, int] | None = None,
+    visit: Callable[[Replies, UserChat, Record, float], Any], done: dict[int, int] | None = None,
     database: str | None = None,
 ) -> Level:
     level = Level(len(chats), visits)
@@ -449,7 +468,7 @@ async def run_level(
 
     async def officer(chat: UserChat) -> None:
         for _ in range(visits):
-            await visit(replies, chat, level.latencies, think)
+            await visit(replies, chat, level.record, think)
             if done is not None:
                 done[chat.id] = done.get(chat.id, 0) + 1
 
@@ -477,8 +496,8 @@ class Row:
 
 
 async def warm_up_echo(replies: Replies, chats: Sequence[UserChat]) -> None:
-    await asyncio.gather(*(replies.step(chat, lambda chat=chat: chat.send_text("/start")) for chat in chats))
-    await echo_visit(replies, chats[0], [], 0.0)
+    await asyncio.gather(*(replies.step(chat, functools.partial(chat.send_text, "/start")) for chat in chats))
+    await echo_visit(replies, chats[0], _ignore, 0.0)
 
 
 async def warm_up_bot(replies: Replies, chats: Sequence[UserChat], codes: Sequence[str], done: dict[int, int]) -> None:
@@ -488,7 +507,7 @@ async def warm_up_bot(replies: Replies, chats: Sequence[UserChat], codes: Sequen
             raise RuntimeError(f"chat {chat.id} could not join: {_text(call)!r}")
 
     await asyncio.gather(*(join(chat, code) for chat, code in zip(chats, codes, strict=True)))
-    await file_visit(replies, chats[0], [], 0.0)
+    await file_visit(replies, chats[0], _ignore, 0.0)
     done[chats[0].id] = done.get(chats[0].id, 0) + 1
 
 
@@ -540,6 +559,15 @@ async def run_backend(
 
 def _ms(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.1f}"
+
+
+def step_report(rows: Sequence[Row]) -> str:
+    """p50/p99 of each step of the visit (the bot; the echo bot in brackets)."""
+    header = ["backend", "officers", *(name.strip() for name in STEP_NAMES)]
+    table = [[row.backend, row.bot.users, *(
+        f"{percentile(row.bot.by_step.get(name, []), 50):.0f}/{percentile(row.bot.by_step.get(name, []), 99):.0f}"
+        f" ({percentile(row.echo.by_step.get(name, []), 50):.0f})" for name in STEP_NAMES)] for row in rows]
+    return "Step by step, bot p50/p99 ms (echo p50):\n" + format_table(header, table)
 
 
 def report(rows: Sequence[Row], think: float) -> str:
@@ -598,6 +626,9 @@ async def main_async(args: argparse.Namespace, out: Callable[[str], None]) -> in
             finally:
                 await echo_child.stop()
     out(report(rows, args.think / 1000))
+    if args.by_step:
+        out("")
+        out(step_report(rows))
     for check in checks:
         out(check)
     return 1 if any("MISMATCH" in check for check in checks) else 0
@@ -623,6 +654,7 @@ def parser() -> argparse.ArgumentParser:
                    help="visits per officer and level (default: about 1,000 steps per level, at least 2)")
     p.add_argument("--think", type=float, default=0.0, metavar="MS",
                    help="pause between a reply and the next step, in ms (±50 %%; default 0: closed loop)")
+    p.add_argument("--by-step", action="store_true", help="also print p50/p99 of each of the ten steps")
     p.add_argument("--tiny", action="store_true", help="smoke run: 1 and 2 officers, 1 visit each, SQLite only")
     p.add_argument("--keep-logs", action="store_true", help="keep the bots' logs (their directory is printed)")
     p.add_argument("--profile", type=Path, metavar="DIR",
