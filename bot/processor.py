@@ -85,16 +85,21 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         # trip instead of two for every update (`HandlingUpdate.sender`).
         sender_id = update.effective_user.id if isinstance(update, Update) and update.effective_user else None
         sender = None
+        # The session stays open for the update's first unit of work (`updates.take_session`).
+        checked = self.factory()
+        session: AsyncSession | None = checked
         try:
-            async with self.factory() as session:
-                if sender_id is None:
-                    already = await updates.seen(session, update_id)
-                else:
-                    already, sender = await updates.seen_with_sender(session, update_id, sender_id)
+            if sender_id is None:
+                already = await updates.seen(checked, update_id)
+            else:
+                already, sender = await updates.seen_with_sender(checked, update_id, sender_id)
         except Exception:  # the database is away: the handlers will say so to the user
             logger.warning("Could not check whether update %s was handled before", update_id, exc_info=True)
             already, sender_id = False, None
+            await _closed(session)
+            session = None
         if already:
+            await _closed(session)
             self.skipped += 1
             logger.info("Update %s was handled before (redelivered); skipped", update_id)
             if inspect.iscoroutine(coroutine):
@@ -110,14 +115,17 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
                 except Exception:
                     logger.warning("Could not tell the user about the redelivered update", exc_info=True)
             return
-        handling = updates.HandlingUpdate(update_id, self.clock.now(), sender_id=sender_id, sender=sender)
+        handling = updates.HandlingUpdate(update_id, self.clock.now(), sender_id=sender_id, sender=sender,
+                                          session=session, factory=self.factory)
         token = updates.CURRENT.set(handling)
         try:
             await coroutine
         finally:
             updates.CURRENT.reset(token)
+            # Not taken by a unit of work (no handler used the database): closed or used below.
+            left, handling.session = handling.session, None
         try:
-            await updates.record_if_unrecorded(self.factory, handling)
+            await updates.record_if_unrecorded(self.factory, handling, left)
         except Exception:  # the database is away: the update was answered; a redelivery is rare
             logger.warning("Could not record update %s as handled", update_id, exc_info=True)
 
@@ -126,6 +134,16 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
     async def shutdown(self) -> None:
         pass
+
+
+async def _closed(session: AsyncSession | None) -> None:
+    """Closes `session` (its connection goes back to the pool), whatever state it is in."""
+    if session is None:
+        return
+    try:
+        await session.close()
+    except Exception:
+        logger.warning("Could not close a session", exc_info=True)
 
 
 def _chat_key(update: object) -> int | None:

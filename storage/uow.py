@@ -45,7 +45,9 @@ async def _recorded_elsewhere(session: AsyncSession, update_id: int) -> bool:
 
 @asynccontextmanager
 async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[UnitOfWork]:
-    async with factory() as session:
+    # The update's first unit of work goes on in the session of its redelivery check, on the
+    # connection already checked out for it (`updates.take_session`).
+    async with updates.take_session(factory) or factory() as session:
         uow = UnitOfWork(session)
         try:
             yield uow

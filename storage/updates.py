@@ -42,6 +42,12 @@ class HandlingUpdate:
     # redelivery check (`seen_with_sender`) for the access gate; `sender_id` None: not read.
     sender_id: int | None = None
     sender: User | None = None
+    # The session the processor asked those questions in, still holding its connection: the
+    # update's first unit of work on the same factory takes it over (`take_session`), so an
+    # update checks out one connection from the pool instead of two (and on PostgreSQL pings
+    # one instead of two). None once taken, or when the processor has none to hand on.
+    session: AsyncSession | None = None
+    factory: async_sessionmaker[AsyncSession] | None = None
 
 
 CURRENT: ContextVar[HandlingUpdate | None] = ContextVar("current_update", default=None)
@@ -76,11 +82,25 @@ def add_to(session: AsyncSession) -> HandlingUpdate | None:
     return handling
 
 
-async def record_if_unrecorded(factory: async_sessionmaker[AsyncSession], handling: HandlingUpdate) -> None:
-    """After the handlers: records an update that committed nothing (it may already be there)."""
+def take_session(factory: async_sessionmaker[AsyncSession]) -> AsyncSession | None:
+    """The current update's checked session, if it is still there and from `factory`; whoever
+    takes it closes it (it is handed on once)."""
+    handling = CURRENT.get()
+    if handling is None or handling.session is None or handling.factory is not factory:
+        return None
+    session, handling.session = handling.session, None
+    return session
+
+
+async def record_if_unrecorded(factory: async_sessionmaker[AsyncSession], handling: HandlingUpdate,
+                               session: AsyncSession | None = None) -> None:
+    """After the handlers: records an update that committed nothing (it may already be there),
+    in `session` when one is left over from the check (it is closed here), else in a new one."""
     if handling.recorded:
+        if session is not None:
+            await session.close()
         return
-    async with factory() as session:
+    async with session if session is not None else factory() as session:
         session.add(ProcessedUpdate(update_id=handling.update_id, processed_at=handling.now))
         try:
             await session.commit()
