@@ -64,6 +64,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import httpx
 from telegram import Bot
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
@@ -125,15 +126,18 @@ def classify(error: BaseException) -> Failure:
         return Failure.THROTTLED
     cause = error.__cause__
     if isinstance(error, TimedOut):
-        # PTB raises TimedOut from the httpx timeout; only the connect phase proves nothing was sent.
-        return Failure.NOT_SENT if isinstance(cause, httpx.ConnectTimeout | httpx.PoolTimeout) else Failure.AMBIGUOUS
+        # PTB raises TimedOut from the client's timeout; only the connect phase (which includes
+        # waiting for a pooled connection) proves nothing was sent. httpx: PTB's default client;
+        # aiohttp: the bot's (bot/transport.py).
+        return Failure.NOT_SENT if isinstance(cause, httpx.ConnectTimeout | httpx.PoolTimeout
+                                              | aiohttp.ConnectionTimeoutError) else Failure.AMBIGUOUS
     if type(error) is not NetworkError:
         return Failure.FINAL  # BadRequest (a NetworkError subclass in PTB), Forbidden, InvalidToken, Conflict, …
     if cause is None or isinstance(cause, TelegramError):
         # PTB maps an HTTP answer it has no specific error for (5xx, 502, odd codes) to a plain
         # NetworkError without an httpx cause (or with the JSON parsing error of a proxy's page).
         return Failure.REFUSED
-    if isinstance(cause, httpx.ConnectError):
+    if isinstance(cause, httpx.ConnectError | aiohttp.ClientConnectorError):
         return Failure.NOT_SENT
     return Failure.AMBIGUOUS  # RemoteProtocolError, ReadError, WriteError, anything unknown
 

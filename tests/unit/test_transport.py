@@ -1,0 +1,130 @@
+"""The bot's aiohttp client (bot/transport.py) against a local HTTP server: what arrives, and
+which PTB error each transport failure becomes — classified as the retry policy needs it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile
+from telegram.error import NetworkError, TimedOut
+from telegram.request import RequestData
+from telegram.request._requestparameter import RequestParameter
+
+from bot.retry import Failure, classify
+from bot.transport import AiohttpRequest
+
+
+class Server:
+    def __init__(self) -> None:
+        self.received: list[tuple[str, dict[str, Any]]] = []
+        self.release = asyncio.Event()  # a held call waits for this (never set: until the client gives up)
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        if request.content_type == "application/json":
+            self.received.append((method, await request.json()))
+        else:
+            form = await request.post()
+            self.received.append((method, {k: (v.filename, v.file.read()) if isinstance(v, web.FileField) else v
+                                           for k, v in form.items()}))
+        if method == "hold":
+            await self.release.wait()
+        if method == "drop":
+            assert request.transport is not None
+            request.transport.abort()
+        return web.json_response({"ok": True, "result": True})
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    state = Server()
+    app = web.Application()
+    app.router.add_post("/bot/{method}", state.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    state.url = f"http://127.0.0.1:{port}/bot"
+    yield state
+    state.release.set()
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def request_() -> AsyncIterator[AiohttpRequest]:
+    request = AiohttpRequest(read_timeout=0.2, connection_pool_size=1, pool_timeout=0.1, connect_timeout=0.1)
+    await request.initialize()
+    yield request
+    await request.shutdown()
+
+
+def _data(**params: Any) -> RequestData:
+    return RequestData([RequestParameter.from_input(name, value) for name, value in params.items()])
+
+
+async def test_parameters_go_as_json_and_nested_objects_as_ptb_serialises_them(
+    server: Server, request_: AiohttpRequest,
+) -> None:
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("今天", callback_data="f:1:2:today")]])
+    result = await request_.post(f"{server.url}/sendMessage", _data(chat_id=5, text="走访：枝江市", reply_markup=markup))
+    assert result is True
+    method, body = server.received[0]
+    assert method == "sendMessage" and body["chat_id"] == "5" and body["text"] == "走访：枝江市"
+    assert json.loads(body["reply_markup"]) == markup.to_dict()
+
+
+async def test_files_go_as_multipart_with_the_other_parameters(server: Server, request_: AiohttpRequest) -> None:
+    document = InputFile(b"a,b\n1,2\n", filename="走访.csv", attach=False)
+    await request_.post(f"{server.url}/sendDocument", _data(chat_id=5, caption="导出", document=document))
+    method, body = server.received[0]
+    assert method == "sendDocument" and body["chat_id"] == "5" and body["caption"] == "导出"
+    assert body["document"] == ("走访.csv", b"a,b\n1,2\n")
+
+
+async def test_a_refused_connection_was_not_sent() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    request = AiohttpRequest()
+    await request.initialize()
+    try:
+        with pytest.raises(NetworkError) as caught:
+            await request.post(f"http://127.0.0.1:{port}/bot/sendMessage", _data(chat_id=5, text="x"))
+    finally:
+        await request.shutdown()
+    assert isinstance(caught.value.__cause__, aiohttp.ClientConnectorError)
+    assert classify(caught.value) is Failure.NOT_SENT
+
+
+async def test_no_answer_within_the_read_timeout_may_have_been_performed(server: Server, request_: AiohttpRequest) -> None:
+    with pytest.raises(TimedOut) as caught:
+        await request_.post(f"{server.url}/hold", _data(chat_id=5))
+    assert classify(caught.value) is Failure.AMBIGUOUS
+
+
+async def test_a_dropped_connection_may_have_been_performed(server: Server, request_: AiohttpRequest) -> None:
+    with pytest.raises(NetworkError) as caught:
+        await request_.post(f"{server.url}/drop", _data(chat_id=5))
+    assert type(caught.value) is NetworkError
+    assert classify(caught.value) is Failure.AMBIGUOUS
+
+
+async def test_no_free_connection_in_the_pool_was_not_sent(server: Server, request_: AiohttpRequest) -> None:
+    held = asyncio.create_task(request_.post(f"{server.url}/hold", _data(chat_id=5), read_timeout=30))
+    while not server.received:  # the pool's only connection is taken
+        await asyncio.sleep(0.01)
+    with pytest.raises(TimedOut) as caught:
+        await request_.post(f"{server.url}/sendMessage", _data(chat_id=6))
+    assert classify(caught.value) is Failure.NOT_SENT
+    assert [method for method, _ in server.received] == ["hold"]
+    server.release.set()
+    assert await held is True
