@@ -14,6 +14,11 @@ message itself is wrong, resending cannot help). Quiet hours: a message whose se
 21:00–08:00 local (`BOT_TIMEZONE`) is pushed to the next 08:00, unless its kind is in
 `quiet_exempt` (empty by default).
 
+A row queued without text (the sweep's reminders: key, kind, officer, chat) is composed when it
+is claimed, by the renderer registered for its kind (`register_renderer`), from the values of
+its subject then; one whose reason has gone meanwhile is marked `obsolete` instead of sent. A
+row postponed by quiet hours is composed again when it is next claimed.
+
 Delivery guarantee — at least once, with a crash window of one message per sender:
 each claim is committed before anything is sent, and each row is committed `sent` in its own
 unit of work right after Telegram accepted it. A crash (or a failed commit) after Telegram
@@ -40,7 +45,7 @@ import base64
 import bisect
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from time import monotonic
@@ -55,6 +60,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from bot.clock import Clock
 from storage import outbox
 from storage.db import unavailable as database_unavailable
+from storage.models import OutboxMessage
 from storage.uow import unit_of_work
 
 logger = logging.getLogger(__name__)
@@ -173,6 +179,21 @@ def backoff(attempts: int, base: timedelta, cap: timedelta) -> timedelta:
     return min(cap, base * (2 ** max(0, attempts - 1)))
 
 
+# The text and buttons of a row queued without them (`text` NULL), or None when its reason has
+# gone by the time it is sent (it is then marked `obsolete`, not sent).
+Composed = tuple[str, list[list[dict[str, str]]]]
+# (session, the claimed rows of the renderer's kinds, now, timezone) → {outbox id: Composed | None}
+Renderer = Callable[[AsyncSession, Sequence[OutboxMessage], datetime, ZoneInfo], Awaitable[dict[int, Composed | None]]]
+RENDERERS: dict[str, Renderer] = {}
+
+
+def register_renderer(kinds: Iterable[str], renderer: Renderer) -> None:
+    """Rows of these kinds queued without text are composed by `renderer` when sent (the
+    reminders: `handlers.reminders`, since storage and the sender render no templates)."""
+    for kind in kinds:
+        RENDERERS[kind] = renderer
+
+
 def keyboard(buttons: list[Any]) -> InlineKeyboardMarkup | None:
     rows = [[InlineKeyboardButton(text=b["text"], callback_data=b["callback_data"]) for b in row] for row in buttons]
     return InlineKeyboardMarkup(rows) if rows else None
@@ -226,6 +247,7 @@ class DrainReport:
     failed: list[int] = field(default_factory=list)
     dropped: list[int] = field(default_factory=list)
     postponed: list[int] = field(default_factory=list)  # quiet hours
+    obsolete: list[int] = field(default_factory=list)  # composed when sent, and its reason had gone
     throttled: int = 0  # 429 answers seen (0 when pacing is right)
     interrupted: bool = False  # the database went away during the drain
 
@@ -253,6 +275,8 @@ class OutboxSender:
     # default. A test whose sleep advances a fake clock passes that clock's seconds as well. A
     # real sleep read against a calendar clock held still (a FixedClock) would wait for ever.
     timer: Callable[[], float] = monotonic
+    # Who composes rows queued without text, by kind: those registered (the live registry).
+    renderers: Mapping[str, Renderer] = field(default_factory=lambda: RENDERERS)
 
     def _seconds(self) -> float:
         return self.timer()
@@ -288,10 +312,11 @@ class OutboxSender:
         while True:
             if more and handled < limit and (not jobs or (len(jobs) < self.lookahead and self._held_by_chats(jobs))):
                 wanted = min(self.batch, limit - handled)
-                claimed = await self._claim(factory, now if now is not None else self.clock.now(), wanted)
-                handled += len(claimed)
+                claimed, count = await self._claim(factory, now if now is not None else self.clock.now(), wanted,
+                                                   report)
+                handled += count
                 jobs.extend(claimed)
-                more = len(claimed) == wanted
+                more = count == wanted
                 continue
             if not jobs:
                 break
@@ -305,13 +330,44 @@ class OutboxSender:
         overall = self.pacer.wait_overall(moment)
         return all(self.pacer.wait(job.chat_id, moment) > overall for job in jobs)
 
-    async def _claim(self, factory: async_sessionmaker[AsyncSession], claimed_at: datetime, limit: int) -> list[_Job]:
+    async def _claim(self, factory: async_sessionmaker[AsyncSession], claimed_at: datetime, limit: int,
+                     report: DrainReport) -> tuple[list[_Job], int]:
+        """Claims due rows and composes those queued without text; the jobs, and how many rows
+        were claimed (some may have turned out obsolete or not composable)."""
         async with unit_of_work(factory) as uow:
             rows = await outbox.claim(uow.session, now=claimed_at, limit=limit, lease=self.lease)
-            jobs = [_Job(r.id, r.chat_id, r.kind, r.text, list(r.buttons), r.attempts, list(r.attachments or []))
-                    for r in rows]
+            composed = await self._compose(uow.session, [r for r in rows if r.text is None], claimed_at)
+            jobs, obsolete = [], []
+            for r in rows:
+                if r.text is not None:
+                    text, buttons = r.text, list(r.buttons)
+                elif r.id not in composed:
+                    logger.error("outbox %s: no renderer for kind %r", r.id, r.kind)
+                    await outbox.mark_failed(uow.session, r.id, attempts=r.attempts, error=f"no renderer for {r.kind}")
+                    report.failed.append(r.id)
+                    continue
+                elif (found := composed[r.id]) is None:
+                    obsolete.append(r.id)
+                    continue
+                else:
+                    text, buttons = found[0], list(found[1])
+                jobs.append(_Job(r.id, r.chat_id, r.kind, text, buttons, r.attempts, list(r.attachments or [])))
+            await outbox.mark_obsolete(uow.session, obsolete, now=claimed_at)
+            report.obsolete.extend(obsolete)
             await uow.commit()
-        return jobs
+        return jobs, len(rows)
+
+    async def _compose(self, session: AsyncSession, rows: list[OutboxMessage],
+                       now: datetime) -> dict[int, Composed | None]:
+        """Each row's text and buttons from the renderer of its kind, one call per renderer."""
+        by_renderer: dict[Renderer, list[OutboxMessage]] = {}
+        for row in rows:
+            if row.kind in self.renderers:
+                by_renderer.setdefault(self.renderers[row.kind], []).append(row)
+        composed: dict[int, Composed | None] = {}
+        for renderer, of_renderer in by_renderer.items():
+            composed.update(await renderer(session, of_renderer, now, self.tz))
+        return composed
 
     async def _deliver(
         self, bot: Bot, factory: async_sessionmaker[AsyncSession], job: _Job, report: DrainReport

@@ -1,8 +1,9 @@
 """Reminders: what the sweep's messages say and what their buttons do, and `/away`, `/back`.
 
-`run_sweep(session, now=..., tz=...)` is the scheduler's job body: `storage.sweep.sweep` finds
-what is due and this module composes each reminder (text from `templates/<locale>/reminders/`,
-buttons from the handlers that act on them). Buttons: act now (立即填报 — the form or card the
+`run_sweep(session, now=..., tz=...)` is the scheduler's job body: `storage.sweep.sweep` queues
+what is due, as keys; this module composes each reminder when the sender sends it (text from
+`templates/<locale>/reminders/` with the subject's values then, buttons from the handlers that
+act on them), or drops it if its reason has gone. Buttons: act now (立即填报 — the form or card the
 reminder is about), `remind:later:<outbox id>` (明天提醒: tomorrow 09:00 local) and
 `remind:skip:<outbox id>` (本期不再提醒). A press re-reads the outbox row and acts only on the
 caller's own reminder.
@@ -11,17 +12,20 @@ caller's own reminder.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
 from bot.render import label, render
+from bot.sender import Composed, register_renderer
 from handlers import common, feedback, people, visit
 from handlers.adapter import draft_button
 from handlers.context import BotContext
@@ -40,7 +44,8 @@ from handlers.forms import (
 )
 from storage import sweep as sweeps
 from storage.enums import Role
-from storage.sweep import Reminder, SweepReport
+from storage.models import OutboxMessage, User
+from storage.sweep import SweepReport
 from storage.uow import unit_of_work
 
 LATER = re.compile(r"^remind:later:(\d{1,9})\Z")
@@ -57,15 +62,17 @@ def skip_button(outbox_id: int) -> str:
 
 # ---------------------------------------------------------------- composing a reminder
 
+DEFAULT_LOCALE = "zh_CN"  # for officers who have not chosen one
 
-def _act(reminder: Reminder) -> tuple[str, str]:
+
+def _act(values: dict[str, Any]) -> tuple[str, str]:
     """The act-now button of a reminder: (label macro, callback data)."""
-    values = reminder.values
-    if reminder.kind == "overdue_visit":
+    kind = values["kind"]
+    if kind == "overdue_visit":
         return "act_visit", visit.start_button(values["enterprise_id"])
-    if reminder.kind == "feedback":
+    if kind == "feedback":
         return "act_feedback", feedback.item_button(values["feedback_id"])
-    if reminder.kind == "draft":
+    if kind == "draft":
         return "act_draft", draft_button("resume", values["draft_id"])
     person = values["person_id"]
     if values["code"] == "review":
@@ -75,28 +82,29 @@ def _act(reminder: Reminder) -> tuple[str, str]:
     return "act_person", people.person_button(person)
 
 
-# A sweep composes up to 100,000 reminders whose labels (buttons, stages, categories) take a
+# A drain composes thousands of reminders whose labels (buttons, stages, categories) take a
 # handful of values: each is rendered once.
 _label = lru_cache(maxsize=256)(label)
 
 
-def compose(reminder: Reminder, outbox_id: int) -> tuple[str, list[list[dict[str, str]]]]:
-    """The reminder's text in the officer's locale and its three buttons."""
-    locale, values = reminder.locale, reminder.values
-    if reminder.kind == "overdue_visit":
+def compose(values: dict[str, Any], locale: str, outbox_id: int) -> Composed:
+    """A reminder's text in the officer's locale and its three buttons, from what
+    `storage.sweep.reasons` read about its subject; the snooze buttons name the outbox row."""
+    kind = values["kind"]
+    if kind == "overdue_visit":
         text = render("reminders/overdue_visit", locale, enterprise=values["enterprise"], days=values["days"],
                       cadence=values["cadence"])
-    elif reminder.kind == "feedback":
+    elif kind == "feedback":
         text = render("reminders/feedback", locale, enterprise=values["enterprise"], number=values["feedback_id"],
                       days=values["days"], category=_label(f"feedback.category_{values['category']}", locale))
-    elif reminder.kind == "milestone":
+    elif kind == "milestone":
         text = render("reminders/milestone", locale, name=values["name"], enterprise=values["enterprise"],
                       stage=_label(f"people.stage_{values['stage']}", locale), code=values["code"],
                       due=values["due"], overdue=values["overdue"])
     else:
         text = render("reminders/draft", locale, form=_label("form_name", locale, code=values["form"]),
                       enterprise=values["enterprise"], day=values["day"])
-    act, data = _act(reminder)
+    act, data = _act(values)
     buttons = [
         [{"text": _label(f"reminders.{act}", locale), "callback_data": data}],
         [{"text": _label("reminders.later", locale), "callback_data": later_button(outbox_id)},
@@ -105,13 +113,25 @@ def compose(reminder: Reminder, outbox_id: int) -> tuple[str, list[list[dict[str
     return text, buttons
 
 
-# The scheduler calls `storage.sweep.sweep` directly; this module is what composes its messages.
-sweeps.use_composer(compose)
+async def render_reminders(session: AsyncSession, rows: Sequence[OutboxMessage], now: datetime,
+                           tz: ZoneInfo) -> dict[int, Composed | None]:
+    """The sender's renderer of reminder rows: each one's text and buttons from its subject's
+    values now, in its officer's current locale; None for one whose reason has gone."""
+    reasons = await sweeps.reasons(session, rows, now=now, tz=tz)
+    user_ids = {row.user_id for row in rows if row.user_id is not None}
+    locales = dict((await session.execute(select(User.id, User.locale).where(User.id.in_(user_ids)))).tuples().all())
+    return {row.id: None if (values := reasons[row.id]) is None
+            else compose(values, locales.get(row.user_id or 0) or DEFAULT_LOCALE, row.id)
+            for row in rows}
 
 
-async def run_sweep(session: AsyncSession, *, now: datetime, tz: ZoneInfo, locale: str = "zh_CN") -> SweepReport:
+# The sender composes reminder rows when it sends them (the sweep queues their keys only).
+register_renderer(sweeps.KINDS, render_reminders)
+
+
+async def run_sweep(session: AsyncSession, *, now: datetime, tz: ZoneInfo) -> SweepReport:
     """The scheduler's sweep: queues every due reminder once. The caller commits."""
-    return await sweeps.sweep(session, now=now, tz=tz, compose=compose, locale=locale)
+    return await sweeps.sweep(session, now=now, tz=tz)
 
 
 # ---------------------------------------------------------------- the snooze buttons

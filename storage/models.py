@@ -351,7 +351,9 @@ class OutboxMessage(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     chat_id: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(32))
-    text: Mapped[str] = mapped_column(Text)
+    # None: composed when sent, by the renderer registered for the kind (reminders: the key
+    # names the subject, `storage.sweep`); the buttons are then composed too.
+    text: Mapped[str | None] = mapped_column(Text)
     # [[{"text": ..., "callback_data": ...}]] — an inline keyboard, or none.
     buttons: Mapped[list[Any]] = mapped_column(default=list)
     # XLSX or PNG attachments of a digest: [{"filename": ..., "path": ...}].

@@ -3,8 +3,9 @@
 
 Life of a row: `pending` (due at `not_before`) → `sending` (claimed by one sender, `claimed_at`
 set) → `sent` | `pending` again (a transient error, later `not_before`) | `failed` (gave up) |
-`dropped` (the user blocked the bot). A `sending` row whose claim is older than the lease is
-taken back by the next claim: its sender died before finishing it.
+`dropped` (the user blocked the bot) | `obsolete` (composed when sent, and its reason had gone
+by then: a reminder of an enterprise visited meanwhile). A `sending` row whose claim is older
+than the lease is taken back by the next claim: its sender died before finishing it.
 
 Like every storage function these take the session first and never commit; the sender commits
 each claim and each mark in its own small unit of work.
@@ -28,6 +29,7 @@ SENDING = "sending"
 SENT = "sent"
 FAILED = "failed"
 DROPPED = "dropped"
+OBSOLETE = "obsolete"
 
 ACTOR_LABEL = "outbox"  # audit label of the sender's own writes (no user acts)
 
@@ -136,6 +138,16 @@ async def mark_failed(session: AsyncSession, outbox_id: int, *, attempts: int, e
         .where(OutboxMessage.id == outbox_id)
         .values(status=FAILED, attempts=attempts, last_error=error)
     )
+
+
+async def mark_obsolete(session: AsyncSession, outbox_ids: Sequence[int], *, now: datetime) -> None:
+    """Not sent, and never will be: the row's reason was gone when it came to be sent."""
+    if outbox_ids:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(list(outbox_ids)))
+            .values(status=OBSOLETE, sent_at=None, claimed_at=now, last_error=None)
+        )
 
 
 async def mark_dropped(session: AsyncSession, outbox_id: int, *, error: str) -> None:

@@ -20,56 +20,69 @@ outbox's unique key makes a repeated sweep queue nothing twice. An officer's sno
 when a "remind me tomorrow" made in this period has run out, the subject is reminded once more
 under the key with the snooze's date appended (`…:2026-W47:2026-11-26`).
 
-Every kind is one set-based query (no query per item). Keys already in the outbox are filtered
-out before anything is rendered: for the weekly kinds by the query itself (the key is built in
-SQL and looked up in the outbox's unique index, so a sweep that finds everything queued already
-brings no row into Python), for the others by one look-up of their keys. The new rows go in
-with one insert-or-ignore, text and buttons included (their ids are taken beforehand, since the
-buttons name the row). The text and buttons come from a `compose` callable given by the caller:
-storage renders no templates.
+A reminder row carries only its key, kind, officer and chat: no text, no buttons (`text` is
+NULL). The sender asks the renderer registered for the kind (`handlers.reminders`) for them when
+it sends the row, from the subject's values then — the key names the subject — so what the
+officer reads is current, and a reminder whose reason has gone meanwhile is not sent at all.
+Storage renders no templates.
+
+So queueing is set-based: each of the first three kinds is one query that builds the key in
+SQL, and the reminders of subjects nobody snoozed go in with one `INSERT … SELECT` per kind that
+leaves out keys already queued (an index probe of `outbox.dedupe_key` per candidate) and ignores
+a key another sweep queued meanwhile (ON CONFLICT DO NOTHING). No row of theirs passes through
+Python. What Python decides is small: subjects an officer snoozed (`_key_now`), and drafts,
+whose period is the local date they were last touched (SQLite knows no time zones).
+
+The sweep reads first and writes last, and writes only what there is to write: a read-only
+probe per kind (does its SELECT give a row at all?) decides whether its `INSERT … SELECT` runs.
+On SQLite a sweep that finds everything queued so never takes the database's single write lock,
+and one that does holds it for its inserts alone (the caller commits at once).
 
 On PostgreSQL the sweep's statements are planned for the data they meet (`plan_cache_mode =
 force_custom_plan` for its transaction): the outbox may go from empty to 100,000 rows within
 one connection's life, and a plan cached while it was small (a sequential scan probing a list
-of keys) then costs minutes instead of milliseconds.
+of keys) then costs minutes instead of milliseconds. And they are not JIT-compiled (`jit =
+off`): the planner's estimate of a 60,000-row INSERT … SELECT passes the JIT threshold, and
+compiling took longer than the gain.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from typing import cast as typing_cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    BigInteger,
+    CursorResult,
     Date,
-    Integer,
     String,
     Table,
-    Text,
     and_,
     case,
     cast,
-    column,
+    exists,
     func,
     literal,
+    null,
     or_,
     select,
     text,
+    union,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.types import TypeEngine
 
 from storage import audit, development
-from storage.development import Pipeline, Rule
+from storage.development import Rule
 from storage.enums import Role, Stage
 from storage.feedback import OPEN_STATUSES
 from storage.models import (
@@ -98,48 +111,22 @@ LATER_AT = time(9, 0)
 MAX_AWAY_DAYS = 90
 # Keys already queued are looked up this many at a time (bound parameters have limits).
 CHUNK = 500
-# Rows per INSERT on SQLite (12 bound parameters each; SQLite allows 32,766 per statement).
-INSERT_CHUNK = 2000
-# Reminders composed between two turns of the event loop: the sweep runs in the bot's process,
-# and rendering a week's 100,000 reminders takes seconds that users' updates would wait.
-COMPOSE_SLICE = 500
 ACTOR = "sweep"
 
 # subject, period, optional re-reminder date: how the handlers get the subject back from a row.
 KEY = re.compile(
-    r"(?P<subject>overdue_visit:enterprise:\d+:officer:\d+|feedback:\d+:officer:\d+"
-    r"|milestone:person:\d+:[a-z]+|draft:\d+)"
+    r"(?P<subject>overdue_visit:enterprise:(?P<enterprise>\d+):officer:(?P<officer>\d+)"
+    r"|feedback:(?P<feedback>\d+):officer:\d+"
+    r"|milestone:person:(?P<person>\d+):(?P<code>[a-z]+)|draft:(?P<draft>\d+))"
     r":(?P<period>\d{4}-W\d{2}|\d{4}-\d{2}-\d{2})(?::(?P<again>\d{4}-\d{2}-\d{2}))?"
 )
 
 
 @dataclass(frozen=True)
-class Reminder:
-    """One due reminder, as plain values; `compose` turns it into text and buttons."""
-
-    kind: str
-    subject: str
-    period: str
-    user_id: int
-    chat_id: int
-    locale: str
-    # When this period began for the subject: a 明天提醒 made since then re-reminds.
-    opened: datetime
-    values: dict[str, Any] = field(default_factory=dict)
-
-    def key(self, again: date | None = None) -> str:
-        return f"{self.subject}:{self.period}" + (f":{again.isoformat()}" if again else "")
-
-
-# (text, rows of {"text", "callback_data"} buttons) for a reminder, given its outbox row id.
-Compose = Callable[[Reminder, int], tuple[str, list[list[dict[str, str]]]]]
-
-
-@dataclass(frozen=True)
 class SweepReport:
     queued: dict[str, int]  # new outbox rows per kind
-    # Reminders due per kind, less those the query already found queued (the weekly kinds),
-    # before snoozes and the look-up of the other keys.
+    # Reminders due per kind and not queued before this sweep: those it queued and those a
+    # snooze held back. Zero for every kind when the sweep found everything queued already.
     due: dict[str, int]
 
     @property
@@ -168,10 +155,28 @@ def parse_key(key: str) -> tuple[str, str] | None:
     return (match["subject"], match["period"]) if match else None
 
 
+def parse_subject(key: str) -> dict[str, Any] | None:
+    """The ids a reminder's key names, by kind, with its period: `{"kind": "overdue_visit",
+    "enterprise_id": 42, "officer_id": 7, "period": "2026-W47"}`; None for another row."""
+    match = KEY.fullmatch(key)
+    if match is None:
+        return None
+    found: dict[str, Any] = {"period": match["period"]}
+    if match["enterprise"]:
+        found.update(kind="overdue_visit", enterprise_id=int(match["enterprise"]), officer_id=int(match["officer"]))
+    elif match["feedback"]:
+        found.update(kind="feedback", feedback_id=int(match["feedback"]))
+    elif match["person"]:
+        found.update(kind="milestone", person_id=int(match["person"]), code=match["code"])
+    else:
+        found.update(kind="draft", draft_id=int(match["draft"]))
+    return found
+
+
 def _officers(today: date) -> Any:
     """Who gets reminders today: active officers bound to Telegram, reachable, not away."""
     return (
-        select(User.id, User.chat_id, User.locale)
+        select(User.id, User.chat_id)
         .where(User.role == Role.OFFICER.value, User.active.is_(True), User.chat_id.is_not(None),
                User.blocked_bot.is_(False), or_(User.away_until.is_(None), User.away_until < today))
         .subquery()
@@ -189,106 +194,51 @@ def _string(value: Any) -> ColumnElement[str]:
     return cast(value, String)
 
 
-def _not_queued(subject: ColumnElement[str], period: str, user_id: Any) -> ColumnElement[bool]:
-    """The reminder's plain key (`subject:period`) is not in the outbox yet — or a snooze of the
-    officer's holds the subject, and Python decides (`_key_now`). Looked up in the unique index
-    of `outbox.dedupe_key`."""
-    queued = select(OutboxMessage.id).where(OutboxMessage.dedupe_key == subject + literal(f":{period}")).exists()
-    snoozed = select(ReminderSnooze.id).where(ReminderSnooze.user_id == user_id,
-                                              ReminderSnooze.subject == subject).exists()
-    return or_(~queued, snoozed)
+# ---------------------------------------------------------------- what is due, in SQL
+# Each kind's candidates: a query of (subject, period, user_id, chat_id), the key being
+# `subject || ':' || period`.
 
 
-async def _overdue_visits(session: AsyncSession, today: date, tz: ZoneInfo, locale: str,
-                          unqueued: bool = False) -> list[Reminder]:
+def overdue_visits(session: AsyncSession, today: date) -> Select[Any]:
     officer = _officers(today)
-    period, opened = iso_week(today), _local_midnight(today - timedelta(days=today.weekday()), tz)
-    # The latest visit of each assigned enterprise from the (enterprise_id, visit_date) index:
-    # one index probe per assignment, however many years of visits the table holds.
-    last_visit = (select(func.max(Visit.visit_date)).where(Visit.enterprise_id == Enterprise.id)
-                  .scalar_subquery())
-    stmt = (
-        select(officer.c.id, officer.c.chat_id, officer.c.locale, Enterprise.id, Enterprise.name,
-               Enterprise.visit_cadence_days, last_visit.label("last_visit"))
+    # No visit within the cadence: one probe of the (enterprise_id, visit_date) index per
+    # assignment, however many years of visits the table holds.
+    visited = exists().where(Visit.enterprise_id == Enterprise.id,
+                             Visit.visit_date >= _days_before(session, today, Enterprise.visit_cadence_days))
+    subject = (literal("overdue_visit:enterprise:") + _string(Enterprise.id) + literal(":officer:")
+               + _string(officer.c.id))
+    return (
+        select(subject.label("subject"), literal(iso_week(today)).label("period"), officer.c.id.label("user_id"),
+               officer.c.chat_id.label("chat_id"))
         .select_from(Assignment)
         .join(officer, officer.c.id == Assignment.officer_id)
         .join(Enterprise, Enterprise.id == Assignment.enterprise_id)
-        .where(Assignment.ended_on.is_(None),
-               or_(last_visit.is_(None), last_visit < _days_before(session, today, Enterprise.visit_cadence_days)))
+        .where(Assignment.ended_on.is_(None), ~visited)
     )
-    if unqueued:
-        subject = (literal("overdue_visit:enterprise:") + _string(Enterprise.id) + literal(":officer:")
-                   + _string(officer.c.id))
-        stmt = stmt.where(_not_queued(subject, period, officer.c.id))
-    return [
-        Reminder("overdue_visit", f"overdue_visit:enterprise:{eid}:officer:{oid}", period, oid, chat, loc or locale,
-                 opened, {"enterprise_id": eid, "enterprise": name, "cadence": cadence,
-                          "days": (today - last_visit).days if last_visit else None})
-        for oid, chat, loc, eid, name, cadence, last_visit in (await session.execute(stmt)).tuples()
-    ]
 
 
-async def _open_feedback(session: AsyncSession, now: datetime, today: date, tz: ZoneInfo,
-                         locale: str, unqueued: bool = False) -> list[Reminder]:
+def open_feedback(now: datetime, today: date) -> Any:
+    """The officers assigned to the item's enterprise and the one who recorded it (UNION: once
+    each)."""
     officer = _officers(today)
-    period, opened = iso_week(today), _local_midnight(today - timedelta(days=today.weekday()), tz)
-    columns = (officer.c.id, officer.c.chat_id, officer.c.locale, Feedback.id, Feedback.created_at,
-               Feedback.category, Enterprise.name)
-    old_open: tuple[ColumnElement[bool], ...] = (
-        Feedback.status.in_(OPEN_STATUSES), Feedback.created_at < now - timedelta(days=FEEDBACK_REMIND_DAYS))
-    if unqueued:
-        subject = literal("feedback:") + _string(Feedback.id) + literal(":officer:") + _string(officer.c.id)
-        old_open = (*old_open, _not_queued(subject, period, officer.c.id))
+    old_open = (Feedback.status.in_(OPEN_STATUSES), Feedback.created_at < now - timedelta(days=FEEDBACK_REMIND_DAYS))
+    subject = literal("feedback:") + _string(Feedback.id) + literal(":officer:") + _string(officer.c.id)
+    columns = (subject.label("subject"), literal(iso_week(today)).label("period"), officer.c.id.label("user_id"),
+               officer.c.chat_id.label("chat_id"))
     assigned = (
         select(*columns).select_from(Feedback)
-        .join(Enterprise, Enterprise.id == Feedback.enterprise_id)
         .join(Assignment, (Assignment.enterprise_id == Feedback.enterprise_id) & Assignment.ended_on.is_(None))
         .join(officer, officer.c.id == Assignment.officer_id)
         .where(*old_open)
     )
-    recorder = (
-        select(*columns).select_from(Feedback)
-        .join(Enterprise, Enterprise.id == Feedback.enterprise_id)
-        .join(officer, officer.c.id == Feedback.officer_id)
-        .where(*old_open)
-    )
-    found: dict[tuple[int, int], Reminder] = {}
-    for query in (assigned, recorder):
-        for oid, chat, loc, fid, created, category, name in (await session.execute(query)).tuples():
-            found[(fid, oid)] = Reminder(
-                "feedback", f"feedback:{fid}:officer:{oid}", period, oid, chat, loc or locale, opened,
-                {"feedback_id": fid, "enterprise": name, "category": category,
-                 "days": (today - created.astimezone(tz).date()).days})
-    return list(found.values())
+    recorder = select(*columns).select_from(Feedback).join(officer, officer.c.id == Feedback.officer_id).where(*old_open)
+    return union(assigned, recorder)
 
 
 def _min_days(rule: Rule) -> int:
     """Fewest days `development.add_period` can add for the rule: a year is at least 365 days,
     a month at least 28, and the day of a month may be cut by up to 3 (01-31 + 1 month = 02-28)."""
     return 365 * rule.years + 28 * rule.months + rule.days - (3 if rule.years or rule.months else 0)
-
-
-def _may_have_milestone(today: date, last_review: Any, rules: development.RuleSet) -> ColumnElement[bool]:
-    """In SQL, a superset of the people `development.milestones` gives a milestone due within
-    `MILESTONE_LEAD_DAYS` today: it mirrors that function's stages and dates with the fewest
-    days each rule can add (Python then decides exactly). Keep the two in step: a milestone
-    added there and not here would never be reminded (tests/storage/test_sweep.py checks each
-    kind at its first day)."""
-    horizon = today + timedelta(days=MILESTONE_LEAD_DAYS)
-
-    def by(rule: Rule) -> date:
-        return horizon - timedelta(days=_min_days(rule))
-
-    review = by(rules.review_every)
-    return or_(
-        and_(Person.stage == Stage.APPLICANT.value, Person.talked_on.is_(None),
-             Person.applied_on <= by(rules.talk_within)),
-        and_(Person.stage == Stage.ACTIVIST.value, Person.activist_on.is_not(None),
-             or_(and_(Person.activist_on <= review, or_(last_review.is_(None), last_review <= review)),
-                 Person.activist_on <= by(rules.candidate_after))),
-        and_(Person.stage == Stage.PROBATIONARY.value, Person.probation_on.is_not(None),
-             Person.probation_on <= by(rules.probation)),
-    )
 
 
 def _add_period(session: AsyncSession, start: Any, rule: Rule) -> ColumnElement[Any]:
@@ -310,123 +260,148 @@ def _iso(session: AsyncSession, day: ColumnElement[Any]) -> ColumnElement[str]:
     return cast(day, String)  # SQLite: already ISO text
 
 
-def _milestones_queued(session: AsyncSession, today: date, last_review: Any,
-                       rules: development.RuleSet) -> ColumnElement[bool]:
-    """Every milestone of the person that may be due within the lead time has its reminder
-    queued (and no snooze of the officer holds it): nothing to do for them. "May be due" is
-    `_may_have_milestone`'s generous bound; the key is built with `development.milestones`'s
-    due date computed in SQL. Were that date ever to differ from Python's, the key looked up
-    would not be the one queued, and the person would be left to Python: never skipped wrongly."""
-    horizon = today + timedelta(days=MILESTONE_LEAD_DAYS)
-
-    def settled(code: str, start: Any, rule: Rule) -> ColumnElement[bool]:
-        subject = literal("milestone:person:") + _string(Person.id) + literal(f":{code}")
-        key = subject + literal(":") + _iso(session, _add_period(session, start, rule))
-        queued = select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key).exists()
-        snoozed = select(ReminderSnooze.id).where(ReminderSnooze.user_id == Person.officer_id,
-                                                  ReminderSnooze.subject == subject).exists()
-        return or_(start > horizon - timedelta(days=_min_days(rule)), and_(queued, ~snoozed))
-
-    since = case((last_review > Person.activist_on, last_review), else_=Person.activist_on)
-    return or_(
-        and_(Person.stage == Stage.APPLICANT.value, settled("talk", Person.applied_on, rules.talk_within)),
-        and_(Person.stage == Stage.ACTIVIST.value, settled("review", since, rules.review_every),
-             settled("candidate", Person.activist_on, rules.candidate_after)),
-        and_(Person.stage == Stage.PROBATIONARY.value, settled("probation", Person.probation_on, rules.probation)),
-    )
-
-
-async def _milestones(session: AsyncSession, today: date, tz: ZoneInfo, locale: str,
-                      unqueued: bool = False) -> list[Reminder]:
+def milestones(session: AsyncSession, today: date, rules: development.RuleSet = development.CURRENT) -> Any:
+    """`development.milestones` in SQL: one branch per milestone, its due date computed with
+    `_add_period`, reminded from `MILESTONE_LEAD_DAYS` before. Keep the two in step: a milestone
+    added there and not here would never be reminded (tests/storage/test_sweep.py checks each
+    kind at its first day and month ends; the renderer checks the date against Python's before
+    sending)."""
     officer = _officers(today)
+    horizon = today + timedelta(days=MILESTONE_LEAD_DAYS)
     reviewed = (select(ReviewNote.person_id, func.max(ReviewNote.written_on).label("last_review"))
                 .group_by(ReviewNote.person_id).subquery())
-    # Plain columns, not Person objects: the sweep reads thousands of people and keeps none.
-    stmt = (
-        select(officer.c.id, officer.c.chat_id, officer.c.locale, Enterprise.name, reviewed.c.last_review,
-               Person.id, Person.name, Person.stage, Person.birth_date, Person.applied_on, Person.talked_on,
-               Person.activist_on, Person.notice_started_on, Person.candidate_on, Person.probation_on,
-               Person.full_on, Person.withdrawn_on)
-        .join(officer, officer.c.id == Person.officer_id)
-        .join(Enterprise, Enterprise.id == Person.enterprise_id)
-        .outerjoin(reviewed, reviewed.c.person_id == Person.id)
-        .where(_may_have_milestone(today, reviewed.c.last_review, development.CURRENT))
+
+    def branch(code: str, stage: Stage, start: Any, rule: Rule, *when: ColumnElement[bool],
+               review: bool = False) -> Select[Any]:
+        due = _add_period(session, start, rule)
+        subject = literal("milestone:person:") + _string(Person.id) + literal(f":{code}")
+        query = (select(subject.label("subject"), _iso(session, due).label("period"), officer.c.id.label("user_id"),
+                        officer.c.chat_id.label("chat_id"))
+                 .select_from(Person).join(officer, officer.c.id == Person.officer_id))
+        if review:
+            query = query.outerjoin(reviewed, reviewed.c.person_id == Person.id)
+        # The bound on the stored date first (no date arithmetic for most people), then the date.
+        return query.where(Person.stage == stage.value, *when, start <= horizon - timedelta(days=_min_days(rule)),
+                           due <= horizon)
+
+    since = case((reviewed.c.last_review > Person.activist_on, reviewed.c.last_review), else_=Person.activist_on)
+    return union_all(
+        branch("talk", Stage.APPLICANT, Person.applied_on, rules.talk_within, Person.talked_on.is_(None)),
+        branch("review", Stage.ACTIVIST, since, rules.review_every, Person.activist_on.is_not(None), review=True),
+        branch("candidate", Stage.ACTIVIST, Person.activist_on, rules.candidate_after,
+               Person.activist_on.is_not(None)),
+        branch("probation", Stage.PROBATIONARY, Person.probation_on, rules.probation,
+               Person.probation_on.is_not(None)),
     )
-    if unqueued:
-        stmt = stmt.where(~_milestones_queued(session, today, reviewed.c.last_review, development.CURRENT))
-    found = []
-    for (oid, chat, loc, name, last_review, pid, person, stage, birth, applied, talked, activist, notice, candidate,
-         probation, full, withdrawn) in (await session.execute(stmt)).tuples():
-        pipeline = Pipeline(Stage(stage), birth, applied, talked, activist, notice, candidate, probation, full,
-                            withdrawn, last_review)
-        for milestone in development.milestones(pipeline, today):
-            start = milestone.due - timedelta(days=MILESTONE_LEAD_DAYS)
-            if start > today:
-                continue
-            found.append(Reminder(
-                "milestone", f"milestone:person:{pid}:{milestone.code}", milestone.due.isoformat(), oid, chat,
-                loc or locale, _local_midnight(start, tz),
-                {"person_id": pid, "name": person, "stage": stage, "enterprise": name,
-                 "code": milestone.code, "due": milestone.due, "overdue": milestone.overdue}))
-    return found
 
 
-async def _drafts(session: AsyncSession, now: datetime, today: date, tz: ZoneInfo, locale: str) -> list[Reminder]:
+def _opened(kind: str, period: str, today: date, tz: ZoneInfo) -> datetime:
+    """When the reminder's period began for its subject: a 明天提醒 made since re-reminds."""
+    if kind == "milestone":
+        return _local_midnight(date.fromisoformat(period) - timedelta(days=MILESTONE_LEAD_DAYS), tz)
+    return _local_midnight(today - timedelta(days=today.weekday()), tz)
+
+
+def _key_now(key: str, subject: str, period: str, opened: datetime, snooze: Any, now: datetime,
+             tz: ZoneInfo) -> str | None:
+    """The key to queue the reminder under now, or None while a snooze holds it."""
+    if snooze is None:
+        return key
+    if snooze.skip_period == period or (snooze.until is not None and snooze.until > now):
+        return None
+    if snooze.until is not None and snooze.created_at >= opened:
+        return f"{subject}:{period}:{snooze.until.astimezone(tz).date().isoformat()}"
+    return key
+
+
+# ---------------------------------------------------------------- queueing
+
+OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
+_COLUMNS = ("dedupe_key", "user_id", "chat_id", "kind", "text", "buttons", "attachments", "not_before", "status",
+            "attempts", "created_at")
+
+
+def _insert(session: AsyncSession) -> Any:
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(OUTBOX)
+
+
+def _fixed(kind: Any, now: datetime) -> list[ColumnElement[Any]]:
+    """The values every reminder row starts with, after its key, officer and chat."""
+    return [kind, null(), literal([], OUTBOX.c.buttons.type), literal([], OUTBOX.c.attachments.type),
+            literal(now, OUTBOX.c.not_before.type), literal("pending"), literal(0), literal(now, OUTBOX.c.created_at.type)]
+
+
+def _holding(kind: str, today: date, tz: ZoneInfo) -> ColumnElement[bool]:
+    """The snoozes that may change what the kind queues today (`_key_now`): a snooze of this
+    week, or one running past the week's start, for the weekly kinds; any, for milestones (each
+    has its own period). Other snoozes change nothing: their subjects go the set-based way."""
+    of_kind = ReminderSnooze.subject.startswith(f"{kind}:")
+    if kind == "milestone":
+        return of_kind
+    return and_(of_kind, or_(ReminderSnooze.skip_period == iso_week(today),
+                             ReminderSnooze.until > _opened(kind, iso_week(today), today, tz)))
+
+
+def _unqueued(kind: str, candidates: Any, holding: ColumnElement[bool], now: datetime) -> Any:
+    """The outbox rows of the kind's reminders not queued yet, of subjects no snooze of their
+    officer holds: a SELECT for `INSERT … SELECT`."""
+    c = candidates.subquery(f"due_{kind}")
+    key = c.c.subject + literal(":") + c.c.period
+    return select(key, c.c.user_id, c.c.chat_id, *_fixed(literal(kind), now)).where(
+        ~exists().where(OutboxMessage.dedupe_key == key),
+        ~exists().where(ReminderSnooze.user_id == c.c.user_id, ReminderSnooze.subject == c.c.subject, holding))
+
+
+async def _any(session: AsyncSession, rows: Any) -> bool:
+    """The read-only probe: does the SELECT give a row at all (it stops at the first)?"""
+    return await session.scalar(select(literal(1)).select_from(rows.limit(1).subquery())) is not None
+
+
+async def _queue_unsnoozed(session: AsyncSession, kind: str, rows: Any) -> int:
+    """INSERT … SELECT of `_unqueued`'s rows, ignoring a key queued meanwhile; the rows inserted."""
+    statement = _insert(session).from_select(list(_COLUMNS), rows).on_conflict_do_nothing()
+    if session.get_bind().dialect.name == "postgresql":
+        # psycopg gives no rowcount for it: counted from RETURNING, in the server.
+        inserted = statement.returning(OUTBOX.c.id).cte(f"inserted_{kind}")
+        return int(await session.scalar(select(func.count()).select_from(inserted)) or 0)
+    result = typing_cast(CursorResult[Any], await session.execute(statement))
+    return result.rowcount
+
+
+async def _snoozed(session: AsyncSession, kind: str, candidates: Any, holding: ColumnElement[bool]) -> list[Any]:
+    """The kind's due reminders whose subject a snooze of the officer may hold (few): Python
+    decides. Not even looked for when no such snooze exists."""
+    if not await session.scalar(select(exists().where(holding))):
+        return []
+    c = candidates.subquery(f"snoozed_{kind}")
+    return list((await session.execute(
+        select(c.c.subject, c.c.period, c.c.user_id, c.c.chat_id, ReminderSnooze)
+        .join(ReminderSnooze, and_(ReminderSnooze.user_id == c.c.user_id, ReminderSnooze.subject == c.c.subject,
+                                   holding))
+    )).tuples())
+
+
+async def _drafts(session: AsyncSession, now: datetime, today: date,
+                  tz: ZoneInfo) -> list[tuple[str, str, int, int, datetime]]:
+    """(subject, period, user_id, chat_id, opened) of drafts untouched for `DRAFT_IDLE`; the
+    period is the local date it was last touched, found here in Python."""
     officer = _officers(today)
-    stmt = (
-        select(officer.c.id, officer.c.chat_id, officer.c.locale, Draft.id, Draft.form, Draft.answers,
-               Draft.updated_at)
-        .join(officer, officer.c.id == Draft.user_id)
-        .where(Draft.updated_at < now - DRAFT_IDLE)
-    )
-    rows = list((await session.execute(stmt)).tuples())
-    ids = {a["enterprise"] for *_, a, _u in rows if isinstance(a.get("enterprise"), int)}
-    names = dict((await session.execute(select(Enterprise.id, Enterprise.name).where(Enterprise.id.in_(ids))))
-                 .tuples().all()) if ids else {}
-    return [
-        Reminder("draft", f"draft:{did}", updated.astimezone(tz).date().isoformat(), oid, chat, loc or locale,
-                 updated + DRAFT_IDLE,
-                 {"draft_id": did, "form": form, "enterprise": names.get(answers.get("enterprise")),
-                  "day": updated.astimezone(tz).date()})
-        for oid, chat, loc, did, form, answers, updated in rows
-    ]
-
-
-# Kinds whose query leaves out what is queued already (`unqueued`): their plain keys need no look-up.
-CHECKED_IN_SQL = frozenset({"overdue_visit", "feedback"})
-
-
-async def due(session: AsyncSession, *, now: datetime, tz: ZoneInfo, locale: str = "zh_CN",
-              unqueued: bool = False) -> list[Reminder]:
-    """Every reminder due now, before snoozes and dedupe (read-only). With `unqueued` the kinds
-    of `CHECKED_IN_SQL` leave out reminders whose plain key is in the outbox and whose subject
-    the officer has not snoozed, and people all of whose milestones due are queued so are left
-    out (a person with one new milestone comes with all of them: their keys are looked up)."""
-    today = now.astimezone(tz).date()
-    return [
-        *await _overdue_visits(session, today, tz, locale, unqueued),
-        *await _open_feedback(session, now, today, tz, locale, unqueued),
-        *await _milestones(session, today, tz, locale, unqueued),
-        *await _drafts(session, now, today, tz, locale),
-    ]
+    stmt = (select(Draft.id, Draft.updated_at, officer.c.id, officer.c.chat_id)
+            .join(officer, officer.c.id == Draft.user_id).where(Draft.updated_at < now - DRAFT_IDLE))
+    return [(f"draft:{did}", updated.astimezone(tz).date().isoformat(), oid, chat, updated + DRAFT_IDLE)
+            for did, updated, oid, chat in (await session.execute(stmt)).tuples()]
 
 
 async def _snoozes(session: AsyncSession, user_ids: set[int]) -> dict[tuple[int, str], ReminderSnooze]:
     if not user_ids:
         return {}
-    rows = await session.scalars(select(ReminderSnooze).where(ReminderSnooze.user_id.in_(user_ids)))
-    return {(row.user_id, row.subject): row for row in rows}
-
-
-def _key_now(reminder: Reminder, snooze: ReminderSnooze | None, now: datetime, tz: ZoneInfo) -> str | None:
-    """The key to queue the reminder under now, or None while it is snoozed."""
-    if snooze is None:
-        return reminder.key()
-    if snooze.skip_period == reminder.period or (snooze.until is not None and snooze.until > now):
-        return None
-    if snooze.until is not None and snooze.created_at >= reminder.opened:
-        return reminder.key(again=snooze.until.astimezone(tz).date())
-    return reminder.key()
+    found: dict[tuple[int, str], ReminderSnooze] = {}
+    ids = sorted(user_ids)
+    for i in range(0, len(ids), CHUNK):
+        for row in await session.scalars(select(ReminderSnooze).where(ReminderSnooze.user_id.in_(ids[i : i + CHUNK]))):
+            found[(row.user_id, row.subject)] = row
+    return found
 
 
 async def _existing(session: AsyncSession, keys: list[str]) -> set[str]:
@@ -437,113 +412,144 @@ async def _existing(session: AsyncSession, keys: list[str]) -> set[str]:
     return found
 
 
-_composer: Compose | None = None
+async def _fresh(session: AsyncSession, rows: dict[str, tuple[str, int, int]], now: datetime) -> list[dict[str, Any]]:
+    """The outbox rows of the reminders Python decided, {key: (kind, user_id, chat_id)}, whose
+    keys are not queued yet."""
+    existing = await _existing(session, list(rows))
+    return [{"dedupe_key": key, "user_id": user_id, "chat_id": chat_id, "kind": kind, "text": None, "buttons": [],
+             "attachments": [], "not_before": now, "status": "pending", "attempts": 0, "created_at": now}
+            for key, (kind, user_id, chat_id) in rows.items() if key not in existing]
 
 
-def use_composer(compose: Compose) -> None:
-    """Sets the default `compose` of `sweep` (`handlers.reminders` registers its own, since
-    storage renders no templates and imports no handlers)."""
-    global _composer
-    _composer = compose
+async def _queue_rows(session: AsyncSession, values: list[dict[str, Any]]) -> Counter[str]:
+    """Insert-or-ignore of `_fresh`'s rows; the rows inserted per kind."""
+    if not values:
+        return Counter()
+    statement = _insert(session).on_conflict_do_nothing().returning(OUTBOX.c.kind)
+    return Counter((await session.scalars(statement, values)).all())
 
 
-async def sweep(session: AsyncSession, *, now: datetime, tz: ZoneInfo, compose: Compose | None = None,
-                locale: str = "zh_CN") -> SweepReport:
-    """Queues every due reminder not queued before; returns the counts per kind. Never commits.
-
-    `compose(reminder, outbox_id)` gives the text and buttons (the buttons name the outbox row,
-    so a press finds its subject and checks it is the caller's); by default the one registered
-    with `use_composer`. `locale` is for officers who have not chosen one.
-    """
-    compose = compose or _composer
-    if compose is None:
-        raise RuntimeError("no reminder composer: import handlers.reminders or pass compose=")
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
+async def sweep(session: AsyncSession, *, now: datetime, tz: ZoneInfo) -> SweepReport:
+    """Queues every due reminder not queued before; returns the counts per kind. Never commits."""
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    reminders = await due(session, now=now, tz=tz, locale=locale, unqueued=True)
-    snoozes = await _snoozes(session, {r.user_id for r in reminders})
-    keyed: dict[str, Reminder] = {}
-    for reminder in reminders:
-        key = _key_now(reminder, snoozes.get((reminder.user_id, reminder.subject)), now, tz)
-        if key is not None:
-            keyed.setdefault(key, reminder)
-    # The plain keys of the weekly kinds were looked up by their query a moment ago; a sweep
-    # queueing one meanwhile is what the insert-or-ignore is for.
-    existing = await _existing(session, [key for key, reminder in keyed.items()
-                                         if reminder.kind not in CHECKED_IN_SQL or key != reminder.key()])
-    fresh = {key: reminder for key, reminder in keyed.items() if key not in existing}
-    queued = dict.fromkeys(KINDS, 0)
-    if fresh:
-        # The buttons carry the row's own id: the ids are taken first, so each row is written once.
-        ids = await (_take_ids_postgres(session, len(fresh)) if postgres else _take_ids_sqlite(session, len(fresh)))
-        rows = []
-        for n, ((key, reminder), row_id) in enumerate(zip(fresh.items(), ids, strict=True), 1):
-            message, buttons = compose(reminder, row_id)
-            if n % COMPOSE_SLICE == 0:
-                await asyncio.sleep(0)  # let the bot answer its users meanwhile
-            rows.append({"id": row_id, "dedupe_key": key, "chat_id": reminder.chat_id, "user_id": reminder.user_id,
-                         "kind": reminder.kind, "text": message, "buttons": buttons})
-        inserted = await (_insert_postgres(session, rows, now) if postgres else _insert_sqlite(session, rows, now))
-        for key in inserted:
-            queued[fresh[key].kind] += 1
-    report = SweepReport(queued, {kind: sum(1 for r in reminders if r.kind == kind) for kind in KINDS})
+        # Compiling the inserts' expressions (JIT) costs more than it saves on 100,000 rows.
+        await session.execute(text("SET LOCAL jit = off"))
+    today = now.astimezone(tz).date()
+    queued: Counter[str] = Counter()
+    held: Counter[str] = Counter()
+    # Reads first, then the writes: on SQLite the write lock is held from the first insert on.
+    inserts: list[tuple[str, Any]] = []
+    decided: dict[str, tuple[str, int, int]] = {}  # key: (kind, user_id, chat_id)
+    kinds = (("overdue_visit", overdue_visits(session, today)), ("feedback", open_feedback(now, today)),
+             ("milestone", milestones(session, today)))
+    for kind, candidates in kinds:
+        holding = _holding(kind, today, tz)
+        if await _any(session, rows := _unqueued(kind, candidates, holding, now)):
+            inserts.append((kind, rows))
+        for subject, period, user_id, chat_id, snoozed in await _snoozed(session, kind, candidates, holding):
+            key = _key_now(f"{subject}:{period}", subject, period, _opened(kind, period, today, tz), snoozed, now, tz)
+            if key is None:
+                held[kind] += 1
+            else:
+                decided.setdefault(key, (kind, user_id, chat_id))
+    drafts = await _drafts(session, now, today, tz)
+    snoozes = await _snoozes(session, {draft[2] for draft in drafts})
+    for subject, period, user_id, chat_id, opened in drafts:
+        key = _key_now(f"{subject}:{period}", subject, period, opened, snoozes.get((user_id, subject)), now, tz)
+        if key is None:
+            held["draft"] += 1
+        else:
+            decided.setdefault(key, ("draft", user_id, chat_id))
+    fresh = await _fresh(session, decided, now)
+    for kind, rows in inserts:
+        queued[kind] += await _queue_unsnoozed(session, kind, rows)
+    queued += await _queue_rows(session, fresh)
+    report = SweepReport({kind: queued[kind] for kind in KINDS}, {kind: queued[kind] + held[kind] for kind in KINDS})
     logger.info("Sweep queued %s", report.queued)
     return report
 
 
-async def _take_ids_postgres(session: AsyncSession, count: int) -> list[int]:
-    """`count` ids from the outbox's own sequence (what the inserts would have drawn)."""
-    sequence = func.nextval(func.pg_get_serial_sequence("outbox", "id"))
-    ids = await session.scalar(select(func.array_agg(sequence)).select_from(func.generate_series(1, count)))
-    return list(ids or [])
+# ---------------------------------------------------------------- at send time
 
 
-async def _take_ids_sqlite(session: AsyncSession, count: int) -> list[int]:
-    """The ids SQLite would give the next rows: the largest plus one, and on (the table has no
-    AUTOINCREMENT). Should another connection insert in between (SQLite has one writer, but the
-    sweep reads before it writes), the rows whose id it took are skipped by the insert-or-ignore
-    and queued by the next sweep."""
-    largest = await session.scalar(select(func.coalesce(func.max(OutboxMessage.id), 0)))
-    return list(range(int(largest or 0) + 1, int(largest or 0) + 1 + count))
+async def reasons(session: AsyncSession, rows: Sequence[OutboxMessage], *, now: datetime,
+                  tz: ZoneInfo) -> dict[int, dict[str, Any] | None]:
+    """What each reminder row is about now, by outbox id: the values its text shows (`kind`
+    among them), read when it is sent; None when its reason has gone meanwhile (the enterprise
+    visited or no longer the officer's, the feedback closed, the milestone met or moved, the
+    draft finished or touched again) or the row is no reminder. One query per kind."""
+    today = now.astimezone(tz).date()
+    subjects = {row.id: parse_subject(row.dedupe_key) for row in rows}
+    found: dict[int, dict[str, Any] | None] = dict.fromkeys(subjects)
 
+    def of(kind: str) -> dict[int, dict[str, Any]]:
+        return {row_id: subject for row_id, subject in subjects.items() if subject and subject["kind"] == kind}
 
-_COMMON = {"attachments": [], "status": "pending", "attempts": 0}
-OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
-
-
-async def _insert_sqlite(session: AsyncSession, rows: list[dict[str, Any]], now: datetime) -> list[str]:
-    """Insert-or-ignore (a key, or an id, taken meanwhile by another writer is skipped); the
-    keys of the rows this sweep inserted."""
-    table = OUTBOX
-    statement = sqlite.insert(table).on_conflict_do_nothing().returning(table.c.dedupe_key)
-    inserted: list[str] = []
-    for i in range(0, len(rows), INSERT_CHUNK):
-        batch = [{**row, **_COMMON, "not_before": now, "created_at": now} for row in rows[i : i + INSERT_CHUNK]]
-        inserted.extend((await session.scalars(statement, batch)).all())
-    return inserted
-
-
-async def _insert_postgres(session: AsyncSession, rows: list[dict[str, Any]], now: datetime) -> list[str]:
-    """Insert-or-ignore of all rows in one statement, the rows sent as one JSON document
-    (`jsonb_to_recordset`): a multi-row VALUES would bind twelve values per row, and psycopg
-    spends longer quoting 100,000 rows' values (or arrays of them) than PostgreSQL inserting
-    them. The keys inserted."""
-    table = OUTBOX
-    columns: dict[str, TypeEngine[Any]] = {"id": Integer(), "dedupe_key": String(), "chat_id": BigInteger(),
-                                           "user_id": Integer(), "kind": String(), "text": Text(),
-                                           "buttons": postgresql.JSONB()}
-    document = cast(literal(json.dumps(rows, ensure_ascii=False), Text), postgresql.JSONB)
-    source = (func.jsonb_to_recordset(document)
-              .table_valued(*(column(name, kind) for name, kind in columns.items()))
-              .render_derived(name="source", with_types=True))
-    values = select(*(source.c[name] for name in columns),
-                    *(literal(value, table.c[name].type) for name, value in _COMMON.items()),
-                    literal(now, table.c.not_before.type), literal(now, table.c.created_at.type))
-    statement = (postgresql.insert(table)
-                 .from_select([*columns, *_COMMON, "not_before", "created_at"], values)
-                 .on_conflict_do_nothing().returning(table.c.dedupe_key))
-    return list((await session.scalars(statement)).all())
+    if visits := of("overdue_visit"):
+        enterprises = {s["enterprise_id"] for s in visits.values()}
+        last_visit = (select(func.max(Visit.visit_date)).where(Visit.enterprise_id == Enterprise.id)
+                      .scalar_subquery())
+        firms = {eid: (name, cadence, last) for eid, name, cadence, last in (await session.execute(
+            select(Enterprise.id, Enterprise.name, Enterprise.visit_cadence_days, last_visit)
+            .where(Enterprise.id.in_(enterprises)))).tuples()}
+        assigned = set((await session.execute(
+            select(Assignment.enterprise_id, Assignment.officer_id)
+            .where(Assignment.enterprise_id.in_(enterprises), Assignment.ended_on.is_(None)))).tuples())
+        for row_id, s in visits.items():
+            eid = s["enterprise_id"]
+            if eid not in firms or (eid, s["officer_id"]) not in assigned:
+                continue
+            name, cadence, last = firms[eid]
+            if last is None or last < today - timedelta(days=cadence):
+                found[row_id] = {**s, "enterprise": name, "cadence": cadence,
+                                 "days": (today - last).days if last else None}
+    if items := of("feedback"):
+        feedback = {fid: (created, category, status, name) for fid, created, category, status, name in (
+            await session.execute(
+                select(Feedback.id, Feedback.created_at, Feedback.category, Feedback.status, Enterprise.name)
+                .join(Enterprise, Enterprise.id == Feedback.enterprise_id)
+                .where(Feedback.id.in_({s["feedback_id"] for s in items.values()})))).tuples()}
+        for row_id, s in items.items():
+            if s["feedback_id"] in feedback and feedback[s["feedback_id"]][2] in OPEN_STATUSES:
+                created, category, _status, name = feedback[s["feedback_id"]]
+                found[row_id] = {**s, "enterprise": name, "category": category,
+                                 "days": (today - created.astimezone(tz).date()).days}
+    if due := of("milestone"):
+        reviewed = (select(func.max(ReviewNote.written_on)).where(ReviewNote.person_id == Person.id)
+                    .scalar_subquery())
+        people = {row[0]: row for row in (await session.execute(
+            select(Person.id, Person.name, Person.stage, Enterprise.name, Person.birth_date, Person.applied_on,
+                   Person.talked_on, Person.activist_on, Person.notice_started_on, Person.candidate_on,
+                   Person.probation_on, Person.full_on, Person.withdrawn_on, reviewed)
+            .join(Enterprise, Enterprise.id == Person.enterprise_id)
+            .where(Person.id.in_({s["person_id"] for s in due.values()})))).tuples()}
+        for row_id, s in due.items():
+            if s["person_id"] not in people:
+                continue
+            (_pid, name, stage, firm, birth, applied, talked, activist, notice, candidate, probation, full,
+             withdrawn, last_review) = people[s["person_id"]]
+            pipeline = development.Pipeline(Stage(stage), birth, applied, talked, activist, notice, candidate,
+                                            probation, full, withdrawn, last_review)
+            for milestone in development.milestones(pipeline, today):
+                if milestone.code == s["code"] and milestone.due.isoformat() == s["period"]:
+                    found[row_id] = {**s, "name": name, "stage": stage, "enterprise": firm, "due": milestone.due,
+                                     "overdue": milestone.overdue}
+    if drafts := of("draft"):
+        forms = {did: (form, answers, updated) for did, form, answers, updated in (await session.execute(
+            select(Draft.id, Draft.form, Draft.answers, Draft.updated_at)
+            .where(Draft.id.in_({s["draft_id"] for s in drafts.values()})))).tuples()}
+        firms_of = {a["enterprise"] for _f, a, _u in forms.values() if isinstance(a.get("enterprise"), int)}
+        names = dict((await session.execute(select(Enterprise.id, Enterprise.name).where(Enterprise.id.in_(firms_of))))
+                     .tuples().all()) if firms_of else {}
+        for row_id, s in drafts.items():
+            if s["draft_id"] not in forms:
+                continue
+            form, answers, updated = forms[s["draft_id"]]
+            day = updated.astimezone(tz).date()
+            if day.isoformat() == s["period"]:
+                found[row_id] = {**s, "form": form, "enterprise": names.get(answers.get("enterprise")), "day": day}
+    return found
 
 
 # ---------------------------------------------------------------- an officer's answers

@@ -1,6 +1,7 @@
 """`python -m bench.sweep` at a tiny scale (300 candidates), so the benchmark cannot rot: it
-builds the candidates, sweeps three times and prints its table with targets, ratios to both
-baselines and the phases of each sweep."""
+builds the candidates, sweeps three times and prints its table with targets, CPU seconds, ratios
+to both baselines and the phases of each sweep, then composes every queued row as the sender
+would."""
 
 from __future__ import annotations
 
@@ -28,11 +29,18 @@ def test_the_sweep_benchmark_queues_each_candidate_once_and_prints_its_figures(
         assert result.run("again (dedupe)").queued == 0
         assert result.run("nothing due").queued == 0 and result.run("nothing due").due == 0
         assert result.baseline_rows == 300
+        assert result.composing.rows == result.composing.composed == 300
     assert "machine: " in out and "sqlite: " in out and "postgresql: " in out
     for backend in backends:
         assert f"== {backend}: 300 candidates" in out
-    assert len(re.findall(r"sweep: first \(all due\)\s+\d+\.\d{3}\s+300 queued / 300 due\s+< 1 s (ok|MISSED)\s+"
-                          r"\d+\.\d×\s+\d+\.\d\d×", out)) == len(backends)
+    assert len(re.findall(r"sweep: first \(all due\)\s+\d+\.\d{3}\s+\d+\.\d{3}\s+300 queued / 300 due\s+"
+                          r"< 1 s (ok|MISSED)\s+\d+\.\d×\s+\d+\.\d\d×", out)) == len(backends)
     assert out.count("checks: first sweep queued one row per candidate ok 300; outbox rows ok 300; "
-                     "second sweep queued nothing ok; nothing-due sweep found nothing ok") == len(backends)
-    assert re.search(r"compose texts \(templates\)\s+0\.000\s+\d+\.\d{3}\s+0\.000", out)
+                     "second sweep queued nothing ok; nothing-due sweep found nothing ok; "
+                     "every sampled row composed ok 300") == len(backends)
+    assert out.count("composed when sent (the sender's renderer, batches of 100): 300 rows sampled") == len(backends)
+    # The phases: the set-based queueing per kind, and the few rows Python decides.
+    assert re.search(r"probe per kind \(read-only\)\s+\d+\.\d{3}\s+\d+\.\d{3}\s+\d+\.\d{3}", out)
+    # The sweeps that find nothing new write nothing.
+    assert re.search(r"INSERT … SELECT per kind\s+0\.000\s+\d+\.\d{3}\s+0\.000", out)
+    assert re.search(r"insert Python's rows\s+0\.000\s+\d+\.\d{3}\s+\d+\.\d{3}", out)

@@ -13,7 +13,7 @@ from telegram.constants import ParseMode
 
 from bot.clock import FixedClock
 from bot.emulator import BotApiEmulator
-from handlers.reminders import run_sweep
+from handlers.reminders import render_reminders, run_sweep
 from storage.models import Draft, Feedback, OutboxMessage, Person, ReminderSnooze, User
 from storage.uow import unit_of_work
 from tests.conversations.conftest import NOW, Talk, World
@@ -89,11 +89,22 @@ async def test_a_fake_month_reminds_exactly_what_is_due_once_per_period(
     assert len({key for _, key in sent}) == len(sent)
 
 
-async def _show(bot: Any, chat_id: int, row: OutboxMessage) -> None:
-    """What the outbox sender does with a row: its text and its buttons, as one message."""
+async def _composed(factory: async_sessionmaker[AsyncSession], row: OutboxMessage,
+                    now: datetime) -> tuple[str, list[list[dict[str, str]]]]:
+    """What the outbox sender composes for a reminder row when it sends it at `now`."""
+    async with factory() as s:
+        found = (await render_reminders(s, [row], now, TZ))[row.id]
+    assert found is not None
+    return found
+
+
+async def _show(bot: Any, chat_id: int, row: OutboxMessage, factory: async_sessionmaker[AsyncSession],
+                now: datetime) -> None:
+    """What the outbox sender does with a row: composes its text and buttons, sends one message."""
+    text, buttons = await _composed(factory, row, now)
     markup = InlineKeyboardMarkup([[InlineKeyboardButton(b["text"], callback_data=b["callback_data"]) for b in line]
-                                   for line in row.buttons])
-    await bot.bot.send_message(chat_id, row.text, parse_mode=ParseMode.HTML, reply_markup=markup)
+                                   for line in buttons])
+    await bot.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
 
 
 async def _row(factory: async_sessionmaker[AsyncSession], key: str) -> OutboxMessage:
@@ -111,9 +122,9 @@ async def test_reminder_buttons_snooze_skip_and_open_the_visit_and_away_pauses_t
     key = f"overdue_visit:enterprise:{world.chuyun}:officer:{me}:2026-W48"
     assert await _sweep(factory, clock.now()) == [key]
     row = await _row(factory, key)
-    assert row.text == "⏰ 枝江市楚韵纺织有限公司已 45 天未走访（周期 30 天）。"
+    assert (await _composed(factory, row, clock.now()))[0] == "⏰ 枝江市楚韵纺织有限公司已 45 天未走访（周期 30 天）。"
 
-    await _show(bot, officer.chat.id, row)
+    await _show(bot, officer.chat.id, row, factory, clock.now())
     assert officer.buttons() == ["立即填报", "明天提醒", "本期不再提醒"]
     await officer.tap("明天提醒")
     assert officer.toasts()[-1] == "明天再提醒您"
@@ -122,7 +133,7 @@ async def test_reminder_buttons_snooze_skip_and_open_the_visit_and_away_pauses_t
     clock.advance(timedelta(hours=1))  # 09:00: reminded once more
     assert await _sweep(factory, clock.now()) == [f"{key}:2026-11-26"]
 
-    await _show(bot, officer.chat.id, await _row(factory, f"{key}:2026-11-26"))
+    await _show(bot, officer.chat.id, await _row(factory, f"{key}:2026-11-26"), factory, clock.now())
     await officer.tap("本期不再提醒")
     assert officer.toasts()[-1] == "本期不再提醒"
     async with factory() as s:

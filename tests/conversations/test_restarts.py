@@ -44,6 +44,7 @@ from bot import scheduler
 from bot.clock import SystemClock, local_today
 from bot.config import Settings
 from bot.emulator import ApiCall, BotApiEmulator, UserChat
+from handlers.reminders import render_reminders
 from storage import officers, outbox
 from storage.creditcode import check_character
 from storage.db import make_async_engine, make_session_factory
@@ -467,8 +468,11 @@ async def test_the_reminder_sweep_killed_anywhere_queues_each_reminder_once(
 
     rows = await _killed_anywhere(forks, "sweep", sqlite_url, factory, tmp_path, expected, seed=47, statements=4)
     assert len(rows) == 150
-    # Each row was composed in the same transaction it was inserted in: text, and buttons naming it.
-    assert all(r.text and f"remind:later:{r.id}" in str(r.buttons) and r.status == "pending" for r in rows)
+    # Each row is queued as its key alone, composed when sent: with buttons naming the row.
+    assert all(r.text is None and r.status == "pending" for r in rows)
+    async with factory() as session:
+        composed = await render_reminders(session, rows, JOB_NOW, TZ)
+    assert all((found := composed[r.id]) is not None and f"remind:later:{r.id}" in str(found[1]) for r in rows)
 
 
 async def _digest_world(factory: async_sessionmaker[AsyncSession], emu: BotApiEmulator, today: date) -> Counter[str]:

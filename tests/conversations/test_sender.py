@@ -7,9 +7,9 @@ the sender's sleep advances it, so a ten-second drain takes no real time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,10 +20,12 @@ from telegram import Bot
 
 from bot.clock import FixedClock
 from bot.emulator import BotApiEmulator, UserChat
-from bot.sender import OutboxSender
+from bot.sender import Composed, OutboxSender
+from handlers.reminders import run_sweep
 from storage import outbox
+from storage import sweep as sweeps
 from storage.enums import Role
-from storage.models import OutboxMessage, User
+from storage.models import Assignment, Enterprise, OutboxMessage, User, Visit
 from storage.uow import unit_of_work
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -288,3 +290,73 @@ async def test_reminders_queued_together_per_officer_do_not_hold_back_the_others
     assert (clock.now() - NOW).total_seconds() < 5.0
     assert {r.status for r in (await _rows(factory)).values()} == {"sent"}
     assert emulator.violations == []
+
+
+async def test_a_row_queued_without_text_is_composed_when_sent_or_marked_obsolete(
+    factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator, telegram_bot: Bot, clock: FakeClock,
+) -> None:
+    """The renderer of the row's kind composes it at send time, from what it reads then (here
+    the claim's moment); a row it finds no reason for is not sent; a row of a kind nobody
+    renders fails instead of going out empty. Rows with text go as they are."""
+    [(uid, chat)] = await _users(factory, emulator, 1)
+    async with unit_of_work(factory) as uow:
+        for key, kind in (("late:1", "late"), ("late:gone", "late"), ("mystery:1", "mystery")):
+            uow.session.add(OutboxMessage(dedupe_key=key, chat_id=chat.id, user_id=uid, kind=kind, text=None,
+                                          buttons=[], not_before=NOW))
+        await uow.commit()
+    await _enqueue(factory, [("plain", uid, chat.id)])
+    seen: list[tuple[list[str], datetime]] = []
+
+    async def render(session: AsyncSession, rows: Sequence[OutboxMessage], now: datetime,
+                     tz: ZoneInfo) -> dict[int, Composed | None]:
+        seen.append(([row.dedupe_key for row in rows], now))
+        return {row.id: None if row.dedupe_key.endswith("gone") else
+                (f"composed at {now.astimezone(tz):%H:%M}", [[{"text": "好", "callback_data": f"ok:{row.id}"}]])
+                for row in rows}
+
+    sender = OutboxSender(clock=clock, tz=TZ, sleep=clock.sleep, timer=clock.seconds, renderers={"late": render})
+    report = await sender.drain(telegram_bot, factory)
+
+    rows = await _rows(factory)
+    assert seen == [(["late:1", "late:gone"], NOW)]  # one call for the batch
+    assert sorted(_texts(chat)) == sorted(["composed at 10:00", "提醒 plain"])
+    composed = next(m for m in chat.messages if m.get("text") == "composed at 10:00")
+    assert composed["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == f"ok:{rows['late:1'].id}"
+    assert (rows["late:1"].status, rows["late:gone"].status, rows["mystery:1"].status) == ("sent", "obsolete", "failed")
+    assert report.obsolete == [rows["late:gone"].id] and report.failed == [rows["mystery:1"].id]
+    # Nothing is claimed again: an obsolete row is done with.
+    assert (await sender.drain(telegram_bot, factory)).sent == []
+    assert emulator.violations == []
+
+
+async def test_swept_reminders_are_sent_with_current_values_and_stale_ones_dropped(
+    factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator, telegram_bot: Bot,
+    sender: OutboxSender, clock: FakeClock,
+) -> None:
+    """The sweep queues two overdue enterprises of an officer; one is visited before the sender
+    gets to it. The other goes out composed by `handlers.reminders` with its row's buttons."""
+    [(uid, chat)] = await _users(factory, emulator, 1)
+    async with unit_of_work(factory) as uow:
+        s = uow.session
+        firms = [Enterprise(name=name, credit_code=code * 18, region="宜昌市/枝江市", visit_cadence_days=30)
+                 for name, code in (("楚韵纺织", "A"), ("白洋港", "B"))]
+        s.add_all(firms)
+        await s.flush()
+        s.add_all([Assignment(enterprise_id=f.id, officer_id=uid, started_on=date(2026, 1, 1)) for f in firms])
+        await uow.commit()
+    async with unit_of_work(factory) as uow:
+        assert (await run_sweep(uow.session, now=NOW, tz=TZ)).queued["overdue_visit"] == 2
+        await uow.commit()
+    async with unit_of_work(factory) as uow:
+        uow.session.add(Visit(enterprise_id=firms[1].id, officer_id=uid, visit_date=date(2026, 11, 25)))
+        await uow.commit()
+
+    report = await sender.drain(telegram_bot, factory)
+
+    rows = {sweeps.parse_subject(key)["enterprise_id"]: row for key, row in (await _rows(factory)).items()}
+    late, visited = rows[firms[0].id], rows[firms[1].id]
+    assert report.sent == [late.id] and report.obsolete == [visited.id]
+    assert _texts(chat) == ["⏰ 楚韵纺织还没有走访记录（周期 30 天）。"]
+    buttons = chat.messages[0]["reply_markup"]["inline_keyboard"]
+    assert [b["callback_data"] for b in buttons[1]] == [f"remind:later:{late.id}", f"remind:skip:{late.id}"]
+    assert late.text is None  # composed for the message, not stored

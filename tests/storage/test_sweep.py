@@ -3,18 +3,18 @@ skipped (away, blocked, unbound), and snoozes honoured."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-import handlers.reminders  # noqa: F401  registers the composer the sweep uses by default
 from handlers import feedback as feedback_handlers
 from handlers import people as people_handlers
 from handlers import visit as visit_handlers
 from handlers.adapter import DRAFT_BUTTON
-from handlers.reminders import LATER, SKIP
+from handlers.reminders import LATER, SKIP, render_reminders
 from storage import sweep as sweeps
 from storage.models import (
     Assignment,
@@ -102,30 +102,98 @@ async def test_each_kind_is_found_once_however_often_the_sweep_runs(
     assert report.queued == {"overdue_visit": 1, "feedback": 2, "milestone": 0, "draft": 0}
 
 
-async def test_a_reminder_has_its_text_and_buttons_matching_the_handlers(
+async def _rendered(factory: async_sessionmaker[AsyncSession], now: datetime = NOW) -> dict[str, tuple[
+        OutboxMessage, tuple[str, list[list[dict[str, str]]]] | None]]:
+    """What the sender would send for each queued reminder at `now`, by kind: (row, text and
+    buttons, or None when its reason has gone)."""
+    async with factory() as s:
+        rows = list(await s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+        composed = await render_reminders(s, rows, now, TZ)
+    return {row.kind: (row, composed[row.id]) for row in rows}
+
+
+async def test_a_reminder_is_queued_as_its_key_and_composed_when_sent(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     ids = await _world(session_factory)
     await _sweep(session_factory)
-    async with session_factory() as s:
-        rows = {row.kind: row for row in await s.scalars(select(OutboxMessage))}
-    visit = rows["overdue_visit"]
-    assert visit.text == "⏰ 楚韵纺织已 31 天未走访（周期 30 天）。"
+    rendered = await _rendered(session_factory)
+    visit, composed = rendered["overdue_visit"]
+    assert visit.text is None and visit.buttons == []  # nothing composed when queued
     assert visit.chat_id == 501 and visit.user_id == ids["officer"] and visit.not_before == NOW
-    assert visit.buttons == [
+    assert composed == ("⏰ 楚韵纺织已 31 天未走访（周期 30 天）。", [
         [{"text": "立即填报", "callback_data": f"visit:start:{ids['late']}"}],
         [{"text": "明天提醒", "callback_data": f"remind:later:{visit.id}"},
          {"text": "本期不再提醒", "callback_data": f"remind:skip:{visit.id}"}],
-    ]
-    assert "李明（入党积极分子，楚韵纺织）将于 2026-11-28 满半年" in rows["milestone"].text
-    assert "未完成的走访记录（楚韵纺织）" in rows["draft"].text
+    ])
+    milestone, draft = rendered["milestone"][1], rendered["draft"][1]
+    assert milestone is not None and "李明（入党积极分子，楚韵纺织）将于 2026-11-28 满半年" in milestone[0]
+    assert draft is not None and "未完成的走访记录（楚韵纺织）" in draft[0]
     patterns = {"overdue_visit": visit_handlers.START, "feedback": feedback_handlers.SHOW,
                 "milestone": people_handlers.REVIEW, "draft": DRAFT_BUTTON}
-    for kind, row in rows.items():
-        act, (later, skip) = row.buttons
+    for kind, (_row, found) in rendered.items():
+        assert found is not None, kind
+        act, (later, skip) = found[1]
         assert patterns[kind].fullmatch(act[0]["callback_data"]), kind
         assert LATER.fullmatch(later["callback_data"]) and SKIP.fullmatch(skip["callback_data"])
-        assert all(len(b["callback_data"].encode()) <= 64 for line in row.buttons for b in line)
+        assert all(len(b["callback_data"].encode()) <= 64 for line in found[1] for b in line)
+    # Sent a day later, the text says so: the values are read when the row is sent.
+    later_visit = (await _rendered(session_factory, NOW + timedelta(days=1)))["overdue_visit"][1]
+    assert later_visit is not None and later_visit[0] == "⏰ 楚韵纺织已 32 天未走访（周期 30 天）。"
+
+
+async def test_a_reminder_is_composed_in_the_officers_locale_at_send_time(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    ids = await _world(session_factory)
+    await _sweep(session_factory)
+    async with unit_of_work(session_factory) as uow:  # the officer switches to English after the sweep
+        user = await uow.session.get_one(User, ids["officer"])
+        user.locale = "en"
+        await uow.commit()
+    found = (await _rendered(session_factory))["overdue_visit"][1]
+    assert found is not None
+    assert found[0] == "⏰ 楚韵纺织 has not been visited for 31 days (cadence 30 days)."
+    assert [b["text"] for line in found[1] for b in line] != ["立即填报", "明天提醒", "本期不再提醒"]
+
+
+async def test_a_reminder_whose_reason_has_gone_is_not_composed(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Between the sweep and the send the enterprise is visited, the feedback closed, the
+    review noted and the draft finished: nothing is left to remind of."""
+    ids = await _world(session_factory)
+    await _sweep(session_factory)
+    async with unit_of_work(session_factory) as uow:
+        s = uow.session
+        s.add(Visit(enterprise_id=ids["late"], officer_id=ids["officer"], visit_date=TODAY))
+        for item in await s.scalars(select(Feedback)):
+            item.status = "resolved"
+        person = await s.scalar(select(Person))
+        assert person is not None
+        s.add(ReviewNote(person_id=person.id, written_on=TODAY, content="良好", author_id=ids["officer"]))
+        await s.execute(Draft.__table__.delete())
+        await uow.commit()
+    rendered = await _rendered(session_factory)
+    assert {kind: found for kind, (_row, found) in rendered.items()} == dict.fromkeys(sweeps.KINDS)
+    # Nor is a row whose subject is gone altogether, or whose enterprise is no longer the officer's.
+    async with unit_of_work(session_factory) as uow:
+        await uow.session.execute(Visit.__table__.delete())
+        await uow.session.execute(Assignment.__table__.delete())
+        await uow.commit()
+    assert (await _rendered(session_factory))["overdue_visit"][1] is None
+
+
+async def test_concurrent_sweeps_queue_each_reminder_once(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Two sweeps at once (two processes, on PostgreSQL truly in parallel): the unique key and
+    ON CONFLICT DO NOTHING leave one row per reminder, and neither sweep fails."""
+    await _world(session_factory)
+    reports = await asyncio.gather(_sweep(session_factory), _sweep(session_factory))
+    keys = await _keys(session_factory)
+    assert len(keys) == len(set(keys)) == 4
+    assert sum(report.total for report in reports) == 4
 
 
 async def test_away_blocked_inactive_and_unbound_officers_get_nothing(
@@ -251,3 +319,27 @@ async def test_each_milestone_is_reminded_from_its_first_day_at_a_month_end(
     assert (report.queued["milestone"], report.due["milestone"]) == (2, 2)
     assert {f"milestone:person:{people['talk_later'].id}:talk:2027-03-01",
             f"milestone:person:{people['review'].id}:review:2027-02-28:2027-02-22"} <= set(await _keys(session_factory))
+
+
+async def test_a_sweep_that_finds_everything_queued_writes_nothing(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """The read-only probes come first: a sweep with nothing new never takes SQLite's write lock;
+    one with something new writes its inserts after all its reads."""
+    await _world(session_factory)
+    engine = session_factory.kw["bind"].sync_engine
+    statements: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement.lstrip().split(None, 1)[0].upper())
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        assert (await _sweep(session_factory)).total == 4
+        first_write = statements.index("INSERT")
+        assert set(statements[first_write:]) == {"INSERT"}
+        statements.clear()
+        assert (await _sweep(session_factory)).total == 0
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert statements and not {"INSERT", "UPDATE", "DELETE"} & set(statements)
