@@ -332,29 +332,40 @@ class OutboxSender:
 
     async def _claim(self, factory: async_sessionmaker[AsyncSession], claimed_at: datetime, limit: int,
                      report: DrainReport) -> tuple[list[_Job], int]:
-        """Claims due rows and composes those queued without text; the jobs, and how many rows
-        were claimed (some may have turned out obsolete or not composable)."""
+        """Claims due rows, then composes those queued without text (after the claim's commit:
+        on SQLite the write lock is not held while templates render); the jobs, and how many
+        rows were claimed (some may have turned out obsolete or not composable)."""
         async with unit_of_work(factory) as uow:
             rows = await outbox.claim(uow.session, now=claimed_at, limit=limit, lease=self.lease)
-            composed = await self._compose(uow.session, [r for r in rows if r.text is None], claimed_at)
-            jobs, obsolete = [], []
-            for r in rows:
-                if r.text is not None:
-                    text, buttons = r.text, list(r.buttons)
-                elif r.id not in composed:
+            await uow.commit()
+        composed: dict[int, Composed | None] = {}
+        if bare := [r for r in rows if r.text is None]:
+            async with factory() as session:
+                composed = await self._compose(session, bare, claimed_at)
+        jobs: list[_Job] = []
+        obsolete: list[int] = []
+        unrendered: list[OutboxMessage] = []
+        for r in rows:
+            if r.text is not None:
+                text, buttons = r.text, list(r.buttons)
+            elif r.id not in composed:
+                unrendered.append(r)
+                continue
+            elif (found := composed[r.id]) is None:
+                obsolete.append(r.id)
+                continue
+            else:
+                text, buttons = found[0], list(found[1])
+            jobs.append(_Job(r.id, r.chat_id, r.kind, text, buttons, r.attempts, list(r.attachments or [])))
+        if obsolete or unrendered:
+            async with unit_of_work(factory) as uow:
+                await outbox.mark_obsolete(uow.session, obsolete, now=claimed_at)
+                for r in unrendered:
                     logger.error("outbox %s: no renderer for kind %r", r.id, r.kind)
                     await outbox.mark_failed(uow.session, r.id, attempts=r.attempts, error=f"no renderer for {r.kind}")
-                    report.failed.append(r.id)
-                    continue
-                elif (found := composed[r.id]) is None:
-                    obsolete.append(r.id)
-                    continue
-                else:
-                    text, buttons = found[0], list(found[1])
-                jobs.append(_Job(r.id, r.chat_id, r.kind, text, buttons, r.attempts, list(r.attachments or [])))
-            await outbox.mark_obsolete(uow.session, obsolete, now=claimed_at)
+                await uow.commit()
             report.obsolete.extend(obsolete)
-            await uow.commit()
+            report.failed.extend(r.id for r in unrendered)
         return jobs, len(rows)
 
     async def _compose(self, session: AsyncSession, rows: list[OutboxMessage],

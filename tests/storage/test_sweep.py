@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, select
+from sqlalchemy import Date, event, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers import feedback as feedback_handlers
@@ -15,6 +15,7 @@ from handlers import people as people_handlers
 from handlers import visit as visit_handlers
 from handlers.adapter import DRAFT_BUTTON
 from handlers.reminders import LATER, SKIP, render_reminders
+from storage import development
 from storage import sweep as sweeps
 from storage.models import (
     Assignment,
@@ -343,3 +344,21 @@ async def test_a_sweep_that_finds_everything_queued_writes_nothing(
     finally:
         event.remove(engine, "before_cursor_execute", note)
     assert statements and not {"INSERT", "UPDATE", "DELETE"} & set(statements)
+
+
+async def test_sql_due_dates_of_milestones_match_python_on_every_day_of_two_years(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """The sweep builds a milestone's key from its due date computed in SQL; the sender checks
+    it against `development.milestones` and drops a row whose date differs, so a difference
+    would silently lose a reminder. Every start date of 2027-2028 (a leap year, every month end),
+    every rule of the current rule set."""
+    rules = development.CURRENT
+    days = [date(2027, 1, 1) + timedelta(days=n) for n in range(731)]
+    async with session_factory() as s:
+        for rule in (rules.talk_within, rules.review_every, rules.candidate_after, rules.probation):
+            for i in range(0, len(days), 200):
+                batch = days[i : i + 200]
+                found = (await s.execute(select(*(sweeps._iso(s, sweeps._add_period(s, literal(day, Date), rule))
+                                                   for day in batch)))).one()
+                assert list(found) == [development.add_period(day, rule).isoformat() for day in batch], rule
