@@ -31,6 +31,9 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        # Templates change with a deployment, not while the bot runs: no stat() of the file
+        # behind every render and label to see whether it changed.
+        auto_reload=False,
     )
     env.filters["mmdd"] = _mmdd
     return env

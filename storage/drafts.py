@@ -5,16 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Draft
+
+# Read (and on most steps written) with every update: built once (see storage.updates._SEEN).
+_FOR_UPDATE = select(Draft).where(Draft.user_id == bindparam("user_id")).with_for_update()
 
 
 async def for_update(session: AsyncSession, user_id: int) -> Draft | None:
     """The user's draft, locked until the unit of work ends (PostgreSQL), so two instances
     handling two quick taps of one user apply them one after the other."""
-    return await session.scalar(select(Draft).where(Draft.user_id == user_id).with_for_update())
+    return await session.scalar(_FOR_UPDATE, {"user_id": user_id})
 
 
 async def put(
@@ -46,5 +49,7 @@ async def put(
 
 
 async def discard(session: AsyncSession, user_id: int) -> bool:
+    # Built each time: the ORM finds the deleted draft in the session by evaluating this
+    # criterion in Python, which sees a bound parameter's value only when it is in the statement.
     result = await session.execute(delete(Draft).where(Draft.user_id == user_id))
     return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import BindParameter, ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import audit
@@ -119,7 +119,7 @@ async def by_telegram_id(session: AsyncSession, telegram_user_id: int) -> User |
     return await session.scalar(select(User).where(*active_with_telegram_id(telegram_user_id)))
 
 
-def active_with_telegram_id(telegram_user_id: int) -> tuple[ColumnElement[bool], ...]:
+def active_with_telegram_id(telegram_user_id: int | BindParameter[int]) -> tuple[ColumnElement[bool], ...]:
     """Who an update comes from: the active user with this Telegram account (the access gate's
     question, also asked together with the redelivery check by `storage.updates`)."""
     return User.telegram_user_id == telegram_user_id, User.active.is_(True)

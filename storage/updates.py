@@ -20,7 +20,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -57,17 +57,25 @@ class AlreadyHandled(Exception):
     """The update was recorded as handled by another commit (a concurrent redelivery)."""
 
 
+# The two statements every update runs are built once, with bound parameters: building a
+# statement and its cache key each time cost more than executing it on PostgreSQL (0.44 against
+# 0.26 ms per seen_with_sender, a microbenchmark of 2000 calls).
+_SEEN = select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id == bindparam("update_id"))
+_SEEN_WITH_SENDER = select(
+    User, exists().where(ProcessedUpdate.update_id == bindparam("update_id")).label("handled"),
+).where(*officers.active_with_telegram_id(bindparam("telegram_user_id")))
+
+
 async def seen(session: AsyncSession, update_id: int) -> bool:
-    return await session.scalar(select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id == update_id)) \
-        is not None
+    return await session.scalar(_SEEN, {"update_id": update_id}) is not None
 
 
 async def seen_with_sender(session: AsyncSession, update_id: int, telegram_user_id: int) -> tuple[bool, User | None]:
     """`seen` and the access gate's `officers.by_telegram_id` in one statement, as every update
     asks both before its handlers run: the sender's active row, and whether the update was
     handled before. A sender without such a row (a stranger) costs a second statement."""
-    handled = exists().where(ProcessedUpdate.update_id == update_id).label("handled")
-    row = (await session.execute(select(User, handled).where(*officers.active_with_telegram_id(telegram_user_id)))).first()
+    row = (await session.execute(_SEEN_WITH_SENDER,
+                                 {"update_id": update_id, "telegram_user_id": telegram_user_id})).first()
     if row is None:
         return await seen(session, update_id), None
     return bool(row[1]), row[0]
