@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sqlite3
 import weakref
+from collections import deque
 from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_cursor
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util import await_only
@@ -52,6 +55,55 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def _execute_in_thread(connection: sqlite3.Connection, operation: str, parameters: Any) -> tuple[Any, ...]:
+    cursor = connection.cursor()
+    try:
+        if parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        if cursor.description:
+            return cursor.description, cursor.fetchall(), -1, -1
+        return None, (), cursor.lastrowid, cursor.rowcount
+    finally:
+        cursor.close()
+
+
+class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+    """SQLAlchemy's aiosqlite cursor, running a statement in one hand-off to aiosqlite's thread.
+
+    aiosqlite runs every call on the connection in its own thread, and each call is a round trip
+    between the event loop and that thread (a queue put, a wake-up, a call_soon_threadsafe).
+    SQLAlchemy's adapter makes four per statement — cursor(), execute(), fetchall(), close() —
+    where one does: `_execute_in_thread` makes the same four calls in the thread. Same results,
+    same errors (the adapter's `_handle_exception` maps them to SQLAlchemy's)."""
+
+    __slots__ = ()
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        try:
+            description, rows, lastrowid, rowcount = self.await_(
+                self._connection._execute(_execute_in_thread, self._connection._conn, operation, parameters))
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+        self.description, self.lastrowid, self.rowcount = description, lastrowid, rowcount
+        self._rows = deque(rows)
+
+
+class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+
+    def cursor(self, server_side: bool = False) -> AsyncAdapt_aiosqlite_cursor:
+        return super().cursor(server_side) if server_side else _OneTripCursor(self)
+
+
+def _one_trip_cursors(dbapi_connection: Any, _record: Any) -> None:
+    # The pool's new connection is SQLAlchemy's adapter; only its cursor() differs, so the class
+    # is swapped on the object rather than a dialect registered for it.
+    if type(dbapi_connection) is AsyncAdapt_aiosqlite_connection:
+        dbapi_connection.__class__ = _OneTripConnection
 
 
 _SQLITE_BUSY_TIMEOUT = 10.0  # seconds, as PRAGMA busy_timeout above
@@ -152,6 +204,7 @@ def make_async_engine(url: str) -> AsyncEngine:
     pool = {} if is_sqlite(url) else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
     engine = create_async_engine(async_url(url), pool_pre_ping=not is_sqlite(url), hide_parameters=True, **pool)
     if is_sqlite(url):
+        event.listen(engine.sync_engine, "connect", _one_trip_cursors)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         SqliteWriteQueue().install(engine)
     return engine

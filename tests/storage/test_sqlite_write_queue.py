@@ -72,9 +72,18 @@ async def test_a_second_writer_waits_for_the_first_to_commit_and_readers_do_not_
             await uow.commit()
             done.append("1 committed")
 
+    async def second_writer() -> None:
+        async with unit_of_work(factory) as uow:
+            uow.session.add(InviteAttempt(telegram_user_id=2, attempted_at=NOW))
+            await uow.session.flush()
+            # Its write went in after the first one's commit, whose row is there already (the
+            # first's caller may resume after this: its commit hands on the turn on the way out).
+            done.append(f"2 wrote after {await _count(factory)} committed")
+            await uow.commit()
+
     writing = asyncio.create_task(first())
     await wrote.wait()
-    second = asyncio.create_task(_write(factory, 2, done))
+    second = asyncio.create_task(second_writer())
     await _in_line(queue, 1)
     assert done == [] and not second.done()
     # A reader goes on meanwhile (WAL), seeing what was committed: nothing yet.
@@ -82,7 +91,7 @@ async def test_a_second_writer_waits_for_the_first_to_commit_and_readers_do_not_
         assert await _count(factory) == 0
     may_commit.set()
     await asyncio.gather(writing, second)
-    assert done == ["1 committed", "2 wrote"]
+    assert sorted(done) == ["1 committed", "2 wrote after 1 committed"]
     assert await _count(factory) == 2 and queue.waiting == 0
 
 
