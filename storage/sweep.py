@@ -59,8 +59,10 @@ from typing import cast as typing_cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    BigInteger,
     CursorResult,
     Date,
+    Integer,
     String,
     Table,
     and_,
@@ -421,10 +423,20 @@ async def _fresh(session: AsyncSession, rows: dict[str, tuple[str, int, int]], n
             for key, (kind, user_id, chat_id) in rows.items() if key not in existing]
 
 
-async def _queue_rows(session: AsyncSession, values: list[dict[str, Any]]) -> Counter[str]:
-    """Insert-or-ignore of `_fresh`'s rows; the rows inserted per kind."""
+async def _queue_rows(session: AsyncSession, values: list[dict[str, Any]], now: datetime) -> Counter[str]:
+    """Insert-or-ignore of `_fresh`'s rows; the rows inserted per kind. On PostgreSQL one
+    statement of four arrays (`unnest`): as a multi-row VALUES of eleven parameters a row,
+    PostgreSQL took 0.15 s per thousand rows to parse and plan it."""
     if not values:
         return Counter()
+    if session.get_bind().dialect.name == "postgresql":
+        def unnest(name: str, kind: Any) -> ColumnElement[Any]:
+            return func.unnest(literal([row[name] for row in values], postgresql.ARRAY(kind)))
+
+        rows = select(unnest("dedupe_key", String), unnest("user_id", Integer), unnest("chat_id", BigInteger),
+                      *_fixed(unnest("kind", String), now))
+        statement = _insert(session).from_select(list(_COLUMNS), rows).on_conflict_do_nothing()
+        return Counter((await session.scalars(statement.returning(OUTBOX.c.kind))).all())
     statement = _insert(session).on_conflict_do_nothing().returning(OUTBOX.c.kind)
     return Counter((await session.scalars(statement, values)).all())
 
@@ -464,7 +476,7 @@ async def sweep(session: AsyncSession, *, now: datetime, tz: ZoneInfo) -> SweepR
     fresh = await _fresh(session, decided, now)
     for kind, rows in inserts:
         queued[kind] += await _queue_unsnoozed(session, kind, rows)
-    queued += await _queue_rows(session, fresh)
+    queued += await _queue_rows(session, fresh, now)
     report = SweepReport({kind: queued[kind] for kind in KINDS}, {kind: queued[kind] + held[kind] for kind in KINDS})
     logger.info("Sweep queued %s", report.queued)
     return report
