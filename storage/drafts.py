@@ -44,7 +44,10 @@ async def put(
         session.add(draft)
     draft.step, draft.answers, draft.mode, draft.editing, draft.seq = step, answers, mode, editing, seq
     draft.updated_at = now
-    await session.flush()
+    if draft.id is None:  # a new row: flushed for its id, which the question's buttons carry
+        await session.flush()
+    # An existing row's UPDATE goes out with the unit of work's commit, in the same flush as the
+    # update's own record (storage.updates): one flush per update instead of two.
     return draft
 
 
