@@ -127,8 +127,10 @@ def _count_database_work(engine: Any) -> None:
     signal.signal(signal.SIGUSR1, lambda *_: print(COUNTERS + json.dumps(counts), flush=True))
 
 
-def serve_echo(api: str) -> None:
-    """A bare python-telegram-bot echo bot: replies to a message, answers a button press."""
+def serve_echo(api: str, client: str = "httpx") -> None:
+    """A bare python-telegram-bot echo bot: replies to a message, answers a button press. Its
+    HTTP client is PTB's own (httpx), or with `client="aiohttp"` the bot's (`bot.transport`),
+    so the comparison can also be made with the same client on both sides."""
     from telegram import Update
     from telegram.ext import ApplicationBuilder, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
@@ -140,7 +142,12 @@ def serve_echo(api: str) -> None:
         if update.callback_query is not None:
             await update.callback_query.answer()
 
-    application = ApplicationBuilder().token(TOKEN).base_url(api).concurrent_updates(64).build()
+    builder = ApplicationBuilder().token(TOKEN).base_url(api).concurrent_updates(64)
+    if client == "aiohttp":
+        from bot.transport import AiohttpRequest
+
+        builder.request(AiohttpRequest()).get_updates_request(AiohttpRequest(connection_pool_size=1))
+    application = builder.build()
     application.add_handler(CallbackQueryHandler(answer))
     application.add_handler(MessageHandler(filters.ALL, echo))
     application.run_polling(allowed_updates=Update.ALL_TYPES, stop_signals=(signal.SIGTERM, signal.SIGINT))
@@ -149,10 +156,12 @@ def serve_echo(api: str) -> None:
 class Child:
     """A bot process polling an emulator of this process."""
 
-    def __init__(self, kind: str, emulator: BotApiEmulator, log_dir: Path, database: str | None = None) -> None:
+    def __init__(self, kind: str, emulator: BotApiEmulator, log_dir: Path, database: str | None = None,
+                 echo_client: str = "httpx") -> None:
         self.kind = kind
         self.emulator = emulator
-        command = [sys.executable, "-m", "bench.throughput", "--serve", kind, "--api", emulator.base_url]
+        command = [sys.executable, "-m", "bench.throughput", "--serve", kind, "--api", emulator.base_url,
+                   "--echo-client", echo_client]
         if database is not None:
             command += ["--database", database]
         self.log_path = log_dir / f"{kind}-{os.getpid()}-{len(list(log_dir.iterdir()))}.log"
@@ -605,13 +614,14 @@ async def main_async(args: argparse.Namespace, out: Callable[[str], None]) -> in
         backends.remove("postgresql")
     for line in machine_lines():
         out(line)
+    out(f"echo bot's HTTP client: {args.echo_client}")
     out(f"levels: {levels} officers at once; visits per officer: "
         f"{', '.join(str(visits_for(n, args.visits)) for n in levels)}; {STEPS_PER_VISIT} steps per visit")
     rows: list[Row] = []
     checks: list[str] = []
     with _log_directory(args.keep_logs) as log_dir, contextlib.ExitStack():
         async with BotApiEmulator() as echo_emulator:
-            echo_child = Child("echo", echo_emulator, log_dir)
+            echo_child = Child("echo", echo_emulator, log_dir, echo_client=args.echo_client)
             try:
                 await echo_child.ready()
                 echo_replies = Replies(echo_emulator, frozenset({"sendMessage", "answerCallbackQuery"}))
@@ -660,6 +670,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", type=Path, metavar="DIR",
                    help="sample the bot process with py-spy during each level (pip install py-spy); "
                         "collapsed stacks go to DIR/<backend>-<officers>.txt")
+    p.add_argument("--echo-client", choices=["httpx", "aiohttp"], default="httpx",
+                   help="the echo bot's HTTP client: PTB's default (httpx: the bare baseline) or the bot's own "
+                        "aiohttp client (bot.transport), to compare with the same client on both sides")
     p.add_argument("--serve", choices=["bot", "echo"], help=argparse.SUPPRESS)  # a child process
     p.add_argument("--api", help=argparse.SUPPRESS)
     p.add_argument("--database", help=argparse.SUPPRESS)
@@ -672,7 +685,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve_bot(args.api, args.database)
         return 0
     if args.serve == "echo":
-        serve_echo(args.api)
+        serve_echo(args.api, args.echo_client)
         return 0
     if args.tiny:
         args.officers, args.visits, args.backend = [1, 2], 1, ["sqlite"]

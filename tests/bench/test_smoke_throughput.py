@@ -11,10 +11,13 @@ import pytest
 from bench import throughput
 
 
-def test_the_throughput_benchmark_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
-    code = throughput.main(["--tiny"])
+@pytest.mark.parametrize("client", ["httpx", "aiohttp"])
+def test_the_throughput_benchmark_prints_its_figures(capsys: pytest.CaptureFixture[str], client: str) -> None:
+    """The echo bot with PTB's own client (the bare baseline) and with the bot's (bot.transport)."""
+    code = throughput.main(["--tiny", "--echo-client", client])
     out = capsys.readouterr().out
     assert code == 0, out
+    assert f"echo bot's HTTP client: {client}" in out
 
     assert "machine: " in out and "sqlite: " in out
     # backend, officers, steps, bot steps/s, echo steps/s, ratio, bot p50, bot p99, echo p50, echo p99
