@@ -39,7 +39,7 @@ def build_application(
 ) -> Application[Any, BotContext, Any, Any, BotData, Any]:
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else SANDBOX_TOKEN
     clock = clock or SystemClock()
-    session_factory = make_session_factory(make_async_engine(settings.database_url))
+    session_factory = make_session_factory(make_async_engine(settings.database_url, pool_size=settings.database_pool_size))
     processor = PerChatUpdateProcessor(on_processed=on_processed, factory=session_factory, clock=clock)
     builder = (
         ApplicationBuilder()

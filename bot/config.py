@@ -6,8 +6,10 @@ import re
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.db import POOL_SIZE
 
 Locale = Literal["zh_CN", "en"]
 TELEGRAM_API = "https://api.telegram.org/bot"
@@ -49,6 +51,9 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     # How often a follower instance tries to become the scheduler leader (PostgreSQL).
     leader_poll_seconds: float = 5.0
+    # PostgreSQL connections an instance keeps (storage.db.POOL_SIZE explains the default).
+    # Instances × this, plus the operator's tools, must stay under the server's max_connections.
+    database_pool_size: int = Field(default=POOL_SIZE, ge=1, le=1000)
     # `json` (one object per line, for log collectors) or `text`.
     log_format: Literal["json", "text"] = "json"
 

@@ -198,10 +198,11 @@ POOL_SIZE = 40
 POOL_OVERFLOW = 0
 
 
-def make_async_engine(url: str) -> AsyncEngine:
+def make_async_engine(url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngine:
+    """`pool_size`: PostgreSQL connections kept (DATABASE_POOL_SIZE); SQLite pools its own way."""
     # hide_parameters: an error's text (logged with its traceback) shows the SQL without the
     # values, which are people's names, political status and what they said.
-    pool = {} if is_sqlite(url) else {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+    pool = {} if is_sqlite(url) else {"pool_size": pool_size, "max_overflow": POOL_OVERFLOW}
     engine = create_async_engine(async_url(url), pool_pre_ping=not is_sqlite(url), hide_parameters=True, **pool)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _one_trip_cursors)
