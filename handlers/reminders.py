@@ -129,9 +129,11 @@ async def render_reminders(session: AsyncSession, rows: Sequence[OutboxMessage],
 register_renderer(sweeps.KINDS, render_reminders)
 
 
-async def run_sweep(session: AsyncSession, *, now: datetime, tz: ZoneInfo) -> SweepReport:
-    """The scheduler's sweep: queues every due reminder once. The caller commits."""
-    return await sweeps.sweep(session, now=now, tz=tz)
+async def run_sweep(session: AsyncSession, *, now: datetime, tz: ZoneInfo,
+                    limit: int = sweeps.ROWS_PER_SWEEP) -> SweepReport:
+    """The scheduler's sweep: queues every due reminder once, at most `limit` rows a sweep. The
+    caller commits."""
+    return await sweeps.sweep(session, now=now, tz=tz, limit=limit)
 
 
 # ---------------------------------------------------------------- the snooze buttons

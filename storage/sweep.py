@@ -38,6 +38,14 @@ probe per kind (does its SELECT give a row at all?) decides whether its `INSERT 
 On SQLite a sweep that finds everything queued so never takes the database's single write lock,
 and one that does holds it for its inserts alone (the caller commits at once).
 
+A sweep queues at most `ROWS_PER_SWEEP` rows: what the sender can send before the next sweep
+(Telegram's 30 messages a second for the 15 minutes between two). More would only wait in the
+outbox, while the sweep's transaction — on SQLite the database's one write lock, which every
+officer's next step waits for — grew with them. The rest is queued by the next sweeps, before
+the sender could have reached it: a new week's 100,000 reminders go in four sweeps, within the
+hour after midnight, long before quiet hours end. Development milestones go first, then owners'
+open requests, then overdue visits, so what has a deadline is never behind a week's routine.
+
 On PostgreSQL the sweep's statements are planned for the data they meet (`plan_cache_mode =
 force_custom_plan` for its transaction): the outbox may go from empty to 100,000 rows within
 one connection's life, and a plan cached while it was small (a sequential scan probing a list
@@ -103,6 +111,9 @@ from storage.rules import FEEDBACK_REMIND_DAYS
 
 logger = logging.getLogger(__name__)
 
+# Rows one sweep queues at most: what the sender can send before the next sweep, at Telegram's
+# 30 messages a second (bot.sender.GLOBAL_PER_SECOND) for bot.scheduler.SWEEP_MINUTES (15).
+ROWS_PER_SWEEP = 30 * 15 * 60
 KINDS = ("overdue_visit", "feedback", "milestone", "draft")
 # A milestone is reminded from a week before its date: time to arrange the talk or the review.
 MILESTONE_LEAD_DAYS = 7
@@ -130,6 +141,8 @@ class SweepReport:
     # Reminders due per kind and not queued before this sweep: those it queued and those a
     # snooze held back. Zero for every kind when the sweep found everything queued already.
     due: dict[str, int]
+    # The sweep stopped at its row limit: more may be due, for the next sweep.
+    limited: bool = False
 
     @property
     def total(self) -> int:
@@ -441,8 +454,9 @@ async def _queue_rows(session: AsyncSession, values: list[dict[str, Any]], now: 
     return Counter((await session.scalars(statement, values)).all())
 
 
-async def sweep(session: AsyncSession, *, now: datetime, tz: ZoneInfo) -> SweepReport:
-    """Queues every due reminder not queued before; returns the counts per kind. Never commits."""
+async def sweep(session: AsyncSession, *, now: datetime, tz: ZoneInfo, limit: int = ROWS_PER_SWEEP) -> SweepReport:
+    """Queues the due reminders not queued before, at most `limit` rows (the next sweep goes on
+    from there); returns the counts per kind. Never commits."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         # Compiling the inserts' expressions (JIT) costs more than it saves on 100,000 rows.
@@ -453,8 +467,9 @@ async def sweep(session: AsyncSession, *, now: datetime, tz: ZoneInfo) -> SweepR
     # Reads first, then the writes: on SQLite the write lock is held from the first insert on.
     inserts: list[tuple[str, Any]] = []
     decided: dict[str, tuple[str, int, int]] = {}  # key: (kind, user_id, chat_id)
-    kinds = (("overdue_visit", overdue_visits(session, today)), ("feedback", open_feedback(now, today)),
-             ("milestone", milestones(session, today)))
+    # In the order they are queued when the limit cuts: deadlines first, the week's routine last.
+    kinds = (("milestone", milestones(session, today)), ("feedback", open_feedback(now, today)),
+             ("overdue_visit", overdue_visits(session, today)))
     for kind, candidates in kinds:
         holding = _holding(kind, today, tz)
         if await _any(session, rows := _unqueued(kind, candidates, holding, now)):
@@ -474,11 +489,20 @@ async def sweep(session: AsyncSession, *, now: datetime, tz: ZoneInfo) -> SweepR
         else:
             decided.setdefault(key, ("draft", user_id, chat_id))
     fresh = await _fresh(session, decided, now)
+    # Python's few rows first (drafts, subjects whose snooze ran out), then each kind's INSERT …
+    # SELECT with what is left of the limit.
+    limited = len(fresh) > limit
+    queued += await _queue_rows(session, fresh[:limit], now)
     for kind, rows in inserts:
-        queued[kind] += await _queue_unsnoozed(session, kind, rows)
-    queued += await _queue_rows(session, fresh, now)
-    report = SweepReport({kind: queued[kind] for kind in KINDS}, {kind: queued[kind] + held[kind] for kind in KINDS})
-    logger.info("Sweep queued %s", report.queued)
+        room = limit - sum(queued.values())
+        if room <= 0:
+            limited = True
+            break
+        queued[kind] += (inserted := await _queue_unsnoozed(session, kind, rows.limit(room)))
+        limited = limited or inserted == room
+    report = SweepReport({kind: queued[kind] for kind in KINDS}, {kind: queued[kind] + held[kind] for kind in KINDS},
+                         limited)
+    logger.info("Sweep queued %s%s", report.queued, " (its limit: the next sweep goes on)" if limited else "")
     return report
 
 
@@ -490,9 +514,17 @@ async def reasons(session: AsyncSession, rows: Sequence[OutboxMessage], *, now: 
     """What each reminder row is about now, by outbox id: the values its text shows (`kind`
     among them), read when it is sent; None when its reason has gone meanwhile (the enterprise
     visited or no longer the officer's, the feedback closed, the milestone met or moved, the
-    draft finished or touched again) or the row is no reminder. One query per kind."""
+    draft finished or touched again), its officer is away or deactivated now, or the row is no
+    reminder. One query per kind."""
     today = now.astimezone(tz).date()
-    subjects = {row.id: parse_subject(row.dedupe_key) for row in rows}
+    officers = {row.user_id for row in rows if row.user_id is not None}
+    # Reminders wait for quiet hours and Telegram's pace: an officer may have gone on leave (or
+    # been deactivated) since the sweep queued them, and gets none of them then.
+    absent = set(await session.scalars(
+        select(User.id).where(User.id.in_(officers),
+                              or_(User.active.is_(False), and_(User.away_until.is_not(None),
+                                                               User.away_until >= today))))) if officers else set()
+    subjects = {row.id: None if row.user_id in absent else parse_subject(row.dedupe_key) for row in rows}
     found: dict[int, dict[str, Any] | None] = dict.fromkeys(subjects)
 
     def of(kind: str) -> dict[int, dict[str, Any]]:

@@ -360,3 +360,41 @@ async def test_swept_reminders_are_sent_with_current_values_and_stale_ones_dropp
     buttons = chat.messages[0]["reply_markup"]["inline_keyboard"]
     assert [b["callback_data"] for b in buttons[1]] == [f"remind:later:{late.id}", f"remind:skip:{late.id}"]
     assert late.text is None  # composed for the message, not stored
+
+
+async def test_reminders_of_an_officer_who_went_away_after_the_sweep_are_not_sent(
+    factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator, telegram_bot: Bot,
+    sender: OutboxSender, clock: FakeClock,
+) -> None:
+    """Three officers, one overdue enterprise each, swept at once. Before the sender gets to the
+    rows, one goes on leave from today and one is deactivated: only the third is reminded; a
+    leave that ended yesterday does not count."""
+    officers = await _users(factory, emulator, 3)
+    async with unit_of_work(factory) as uow:
+        s = uow.session
+        firms = [Enterprise(name=f"企业{n}", credit_code=str(n) * 18, region="宜昌市/枝江市", visit_cadence_days=30)
+                 for n in range(3)]
+        s.add_all(firms)
+        await s.flush()
+        s.add_all([Assignment(enterprise_id=f.id, officer_id=uid, started_on=date(2026, 1, 1))
+                   for f, (uid, _chat) in zip(firms, officers, strict=True)])
+        await uow.commit()
+    async with unit_of_work(factory) as uow:
+        assert (await run_sweep(uow.session, now=NOW, tz=TZ)).queued["overdue_visit"] == 3
+        await uow.commit()
+    (away, _), (gone, _), (here, here_chat) = officers
+    async with unit_of_work(factory) as uow:
+        for uid, change in ((away, {"away_until": date(2026, 11, 25)}), (gone, {"active": False}),
+                            (here, {"away_until": date(2026, 11, 24)})):
+            user = await uow.session.get_one(User, uid)
+            for name, value in change.items():
+                setattr(user, name, value)
+        await uow.commit()
+
+    report = await sender.drain(telegram_bot, factory)
+
+    by_officer = {row.user_id: row for row in (await _rows(factory)).values()}
+    assert report.sent == [by_officer[here].id]
+    assert sorted(report.obsolete) == sorted([by_officer[away].id, by_officer[gone].id])
+    assert [c for chat in (officers[0][1], officers[1][1]) for c in _texts(chat)] == []
+    assert _texts(here_chat) == ["⏰ 企业2还没有走访记录（周期 30 天）。"]

@@ -103,6 +103,33 @@ async def test_each_kind_is_found_once_however_often_the_sweep_runs(
     assert report.queued == {"overdue_visit": 1, "feedback": 2, "milestone": 0, "draft": 0}
 
 
+async def test_a_sweep_queues_at_most_its_limit_and_the_next_sweeps_go_on(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """With a limit of two rows a sweep: Python's rows first (the draft), then the kinds in the
+    order milestone, feedback, overdue visit; each later sweep goes on from there, and when all
+    four are queued the next sweep is not limited and queues nothing."""
+    await _world(session_factory)
+
+    async def limited_sweep(limit: int) -> sweeps.SweepReport:
+        async with unit_of_work(session_factory) as uow:
+            report = await sweeps.sweep(uow.session, now=NOW, tz=TZ, limit=limit)
+            await uow.commit()
+        return report
+
+    first = await limited_sweep(2)
+    assert first.queued == {"overdue_visit": 0, "feedback": 0, "milestone": 1, "draft": 1} and first.limited
+    second = await limited_sweep(1)
+    assert second.queued == {"overdue_visit": 0, "feedback": 1, "milestone": 0, "draft": 0} and second.limited
+    third = await limited_sweep(2)
+    assert third.queued == {"overdue_visit": 1, "feedback": 0, "milestone": 0, "draft": 0} and not third.limited
+    fourth = await limited_sweep(2)
+    assert fourth.total == 0 and not fourth.limited
+    keys = await _keys(session_factory)
+    assert len(keys) == len(set(keys)) == 4
+    assert sweeps.ROWS_PER_SWEEP == 27_000  # Telegram's 30/s for the 15 minutes between sweeps
+
+
 async def _rendered(factory: async_sessionmaker[AsyncSession], now: datetime = NOW) -> dict[str, tuple[
         OutboxMessage, tuple[str, list[list[dict[str, str]]]] | None]]:
     """What the sender would send for each queued reminder at `now`, by kind: (row, text and
@@ -332,7 +359,9 @@ async def test_a_sweep_that_finds_everything_queued_writes_nothing(
     statements: list[str] = []
 
     def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement.lstrip().split(None, 1)[0].upper())
+        verb = statement.lstrip().split(None, 1)[0].upper()
+        # PostgreSQL counts an INSERT … SELECT's rows around it: WITH inserted AS (INSERT …).
+        statements.append("INSERT" if verb == "WITH" and "INSERT INTO" in statement.upper() else verb)
 
     event.listen(engine, "before_cursor_execute", note)
     try:
