@@ -50,6 +50,9 @@ CAPTION_LIMIT = 1024
 FONT_PATH = Path(mplfonts.__file__).resolve().parent / "fonts" / "NotoSansCJKsc-Regular.otf"
 DIGEST_KIND = "digest"
 SUMMARY_KIND = "summary"
+# The digest's ledger lists the visits of this many days back (the supervisor's working year);
+# the full history is `/export`'s.
+LEDGER_VISITS_DAYS = 365
 
 
 def utf16_len(text: str) -> int:
@@ -133,11 +136,15 @@ async def supervisor_messages(
     today: date, locale: str, digest: SupervisorDigest | None = None,
 ) -> tuple[list[str], bytes, bytes]:
     """(text parts, chart PNG, ledger XLSX) of `scope`; the ledger export is audited for the actor.
-    `digest`: the scope's digest when the caller computed it already (the weekly job's batch)."""
+    `digest`: the scope's digest when the caller computed it already (the weekly job's batch).
+
+    The ledger's visits are those of the last twelve months (`LEDGER_VISITS_DAYS`): every week's
+    attachment would otherwise carry the region's whole history, growing with the years (ten
+    years of a county: 26 MB and 77 s to build, bench/digests.py). `/export` gives all of it."""
     if digest is None:
         digest = await supervisor_digest(session, scope, week_start, tz, today=today)
     ledger = await build_ledger(session, scope=scope, today=today, actor_label=actor_label, actor_id=actor_id,
-                                tz=tz)
+                                tz=tz, visits_since=today - timedelta(days=LEDGER_VISITS_DAYS))
     return render_supervisor_digest(digest, locale), chart_png(digest, locale), ledger
 
 

@@ -196,12 +196,12 @@ async def _officer_names(session: AsyncSession, scope: str) -> dict[int, tuple[s
     return {key: tuple(value) for key, value in names.items()}
 
 
-async def _visits(session: AsyncSession, scope: str) -> list[tuple[Visit, str, str, str]]:
+async def _visits(session: AsyncSession, scope: str, since: date | None) -> list[tuple[Visit, str, str, str]]:
     stmt = (
         select(Visit, Enterprise.name, Enterprise.region, User.name)
         .join(Enterprise, Enterprise.id == Visit.enterprise_id)
         .join(User, User.id == Visit.officer_id)
-        .where(_scope_filter(Enterprise.region, scope))
+        .where(_scope_filter(Enterprise.region, scope), *([Visit.visit_date >= since] if since else []))
         .order_by(Visit.visit_date.desc(), Visit.id.desc())
     )
     return list((await session.execute(stmt)).tuples().all())
@@ -523,9 +523,12 @@ async def build_ledger(
     actor_label: str,
     actor_id: int | None,
     tz: ZoneInfo = DEFAULT_TIMEZONE,
+    visits_since: date | None = None,
 ) -> bytes:
-    """The workbook of everything in `scope` (empty: everything), with an audit entry; never commits."""
-    data, _ = await _build(session, scope=scope, today=today, actor_label=actor_label, actor_id=actor_id, tz=tz)
+    """The workbook of everything in `scope` (empty: everything), with an audit entry; never commits.
+    `visits_since`: the visits sheet starts that day (the digest's ledger: the last twelve months)."""
+    data, _ = await _build(session, scope=scope, today=today, actor_label=actor_label, actor_id=actor_id, tz=tz,
+                           visits_since=visits_since)
     return data
 
 
@@ -543,12 +546,13 @@ async def build_ledger_with_counts(
 
 
 async def _build(
-    session: AsyncSession, *, scope: str, today: date, actor_label: str, actor_id: int | None, tz: ZoneInfo
+    session: AsyncSession, *, scope: str, today: date, actor_label: str, actor_id: int | None, tz: ZoneInfo,
+    visits_since: date | None = None,
 ) -> tuple[bytes, dict[str, int]]:
     scope = normalize_region(scope)
     enterprises = await _enterprises(session, scope)
     officers = await _officer_names(session, scope)
-    visits = await _visits(session, scope)
+    visits = await _visits(session, scope, visits_since)
     people = sorted(await _people(session, scope), key=_people_sort_key)
     feedback = await _feedback(session, scope)
     foundings = await _foundings(session, scope)
@@ -578,7 +582,7 @@ async def _build(
     }
     await audit.record(
         session, actor_id=actor_id, actor_label=actor_label, action="export", entity="ledger", entity_id=None,
-        after={"scope": scope, "rows": counts},
+        after={"scope": scope, "rows": counts, **({"visits_since": visits_since.isoformat()} if visits_since else {})},
     )
     logger.info("Ledger exported: %d enterprises, %d visits", len(ledger), len(visits))
     return buffer.getvalue(), counts

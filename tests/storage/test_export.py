@@ -2,6 +2,7 @@ import io
 import zipfile
 from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
@@ -216,6 +217,36 @@ async def test_visits_sheet_lists_visits_in_scope_newest_first(
     assert latest["语音"] == "有" and latest["照片数"] == 2 and latest["定位"] == "30.425000,111.760100"
     assert latest["填报时间"] == datetime(2026, 11, 20, 15, 30)  # 07:30 UTC is 15:30 in Yichang
     assert records[1]["语音"] == "无" and records[1]["照片数"] == 0 and records[1]["定位"] is None
+
+
+async def test_the_digests_ledger_lists_the_visits_of_the_last_twelve_months(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """A weekly attachment must not grow with the years: the digest's ledger starts its visits
+    sheet a year back (the 2026-09-01 visit is out on 2027-09-15), the rest of the workbook and
+    `/export`'s ledger keep everything; the audit entry says which visits went out."""
+    from bot.digests import LEDGER_VISITS_DAYS, supervisor_messages
+    from storage.digests import week_of
+
+    ids = await _seed(session_factory)
+    later = date(2027, 9, 15)
+    async with unit_of_work(session_factory) as uow:
+        boss = User(name="督导甲", role="supervisor", region="宜昌市/枝江市")
+        uow.session.add(boss)
+        await uow.session.flush()
+        _texts, _png, data = await supervisor_messages(
+            uow.session, scope="宜昌市/枝江市", actor_id=boss.id, actor_label=boss.name, week_start=week_of(later),
+            tz=ZoneInfo("Asia/Shanghai"), today=later, locale="zh_CN")
+        entry = (await uow.session.scalars(select(AuditEntry).where(AuditEntry.entity == "ledger"))).one()
+        await uow.commit()
+    assert LEDGER_VISITS_DAYS == 365
+    header, *rows = _rows(load_workbook(io.BytesIO(data)), "走访记录")
+    assert [row[header.index("编号")] for row in rows] == [f"V-{ids['latest']}"]
+    assert entry.after is not None and entry.after["visits_since"] == "2026-09-15"
+    assert entry.after["rows"]["visits"] == 1 and entry.after["rows"]["enterprises"] == 3
+    # The full ledger still has both.
+    header, *rows = _rows(await _ledger(session_factory, "宜昌市/枝江市"), "走访记录")
+    assert [row[header.index("编号")] for row in rows] == [f"V-{ids['latest']}", f"V-{ids['older']}"]
 
 
 async def test_typed_text_round_trips_exactly_and_formulas_stay_text(
