@@ -18,12 +18,12 @@ Measured, as the weekly job (`bot.digests.queue_weekly`) does it, each in one un
   call each (what each supervisor's /digest costs; p50 and max of one digest shown);
 - *officer summaries*: rendered for each of the 2,000 officers, from one `officer_summaries`
   call (what `queue_weekly` does) and one `officer_summary` call each;
-- *attachments*, apart: the chart (`chart_png`) and the ledger XLSX (`bot.export.build_ledger`)
-  of each supervisor's region. They go out with the digest and are built by the same weekly job,
-  in the same unit of work, so their time adds to the job's (on SQLite, to the time it holds the
-  write lock once the first outbox row is written). `--attachments counties` skips the city-wide
-  ledgers (with ten years of history the city's ledger has two million visit rows: more than an
-  XLSX sheet holds); `one` builds those of one county's supervisor only.
+- *attachments*, apart: the chart (`chart_png`) and the ledger XLSX (`bot.export.build_ledger`,
+  with the last twelve months of visits, as the digest attaches it) of each supervisor's
+  region. They go out with the digest and are built by the same weekly job, in the same unit of
+  work, so their time adds to the job's (on SQLite, to the time it holds the write lock once the
+  first outbox row is written). `--attachments counties` skips the city-wide ledgers (a year of
+  the city's visits is 200,000 rows); `one` builds those of one county's supervisor only.
 
 Baseline, in the same run: the one-year city on the same backend. Every figure of the ten-year
 city is shown with its ratio to the one-year figure (target ≤ 1.2× for the supervisor digests).
@@ -49,7 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bench.city import city_database, describe, scale_for
 from bench.common import format_table, machine_lines, pg_server_available
-from bot.digests import chart_png, render_officer_summary, render_supervisor_digest
+from bot.digests import LEDGER_VISITS_DAYS, chart_png, render_officer_summary, render_supervisor_digest
 from bot.export import build_ledger
 from storage import digests
 from storage.db import make_async_engine, make_session_factory
@@ -208,7 +208,9 @@ async def attachments(factory: object, supervisors: list[tuple[int, str, str]], 
                 result.skipped.append(region)
                 continue
             t = time.perf_counter()
-            data = await build_ledger(uow.session, scope=region, today=AS_OF, actor_label=name, actor_id=uid, tz=TZ)
+            # As the digest attaches it: the last twelve months of visits (bot.digests.supervisor_messages).
+            data = await build_ledger(uow.session, scope=region, today=AS_OF, actor_label=name, actor_id=uid, tz=TZ,
+                                      visits_since=AS_OF - timedelta(days=LEDGER_VISITS_DAYS))
             result.ledgers.append(time.perf_counter() - t)
             result.ledger_bytes.append(len(data))
             result.ledger_scopes.append(region)
