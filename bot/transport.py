@@ -50,9 +50,11 @@ class AiohttpRequest(BaseRequest):
 
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
+            # trust_env: HTTPS_PROXY / HTTP_PROXY / NO_PROXY are honoured, as PTB's httpx client
+            # honours them: where api.telegram.org is reached through a proxy, that is how.
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.connection_pool_size),
-                headers={"User-Agent": self.USER_AGENT},
+                headers={"User-Agent": self.USER_AGENT}, trust_env=True,
             )
 
     async def shutdown(self) -> None:

@@ -128,3 +128,35 @@ async def test_no_free_connection_in_the_pool_was_not_sent(server: Server, reque
     assert [method for method, _ in server.received] == ["hold"]
     server.release.set()
     assert await held is True
+
+
+async def test_a_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP_PROXY is honoured as by PTB's own client: the call goes to the proxy, in absolute form."""
+    seen: list[str] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request_line = (await reader.readline()).decode()
+        while (await reader.readline()).strip():
+            pass  # the headers
+        seen.append(request_line.split()[1])
+        body = json.dumps({"ok": True, "result": True}).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                     + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    request = AiohttpRequest()
+    await request.initialize()
+    try:
+        status, body = await request.do_request("http://api.telegram.invalid/bot1:x/getMe", "POST")
+    finally:
+        await request.shutdown()
+        server.close()
+        await server.wait_closed()
+    assert (status, json.loads(body)) == (200, {"ok": True, "result": True})
+    assert seen == ["http://api.telegram.invalid/bot1:x/getMe"]
