@@ -16,6 +16,7 @@ exported only within the caller's scope, and nothing here logs a name.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import os
@@ -565,16 +566,10 @@ async def _build(
         key=_sort_key,
     )
     summary = _summary_rows(ledger, scope)
-
-    workbook = Workbook(write_only=True)
-    _write_sheet(workbook, LEDGER_SHEET, LEDGER_HEADERS, _ledger_rows(ledger, today))
-    _write_sheet(workbook, VISITS_SHEET, VISIT_HEADERS, _visit_rows(visits, tz))
-    _write_sheet(workbook, PEOPLE_SHEET, PEOPLE_HEADERS, _people_rows(people, today))
-    _write_sheet(workbook, FEEDBACK_SHEET, FEEDBACK_HEADERS, _feedback_rows(feedback, today, tz))
-    _write_sheet(workbook, FOUNDINGS_SHEET, FOUNDING_HEADERS, _founding_rows(foundings))
-    _write_sheet(workbook, SUMMARY_SHEET, SUMMARY_HEADERS, summary, formats={4: PERCENT_FORMAT})
-    buffer = io.BytesIO()
-    workbook.save(buffer)
+    # Seconds of CPU for a county (pure Python over the rows read above, nothing loaded on
+    # access): in a worker thread, so the bot's event loop goes on answering officers meanwhile
+    # instead of stalling for the whole workbook (7.4 s for the biggest county's before).
+    data = await asyncio.to_thread(_workbook, ledger, visits, people, feedback, foundings, summary, today, tz)
 
     counts = {
         "enterprises": len(ledger), "visits": len(visits), "people": len(people), "feedback": len(feedback),
@@ -585,7 +580,24 @@ async def _build(
         after={"scope": scope, "rows": counts, **({"visits_since": visits_since.isoformat()} if visits_since else {})},
     )
     logger.info("Ledger exported: %d enterprises, %d visits", len(ledger), len(visits))
-    return buffer.getvalue(), counts
+    return data, counts
+
+
+def _workbook(
+    ledger: list[_LedgerRow], visits: list[tuple[Visit, str, str, str]],
+    people: list[tuple[Person, str, str, str, date | None]], feedback: list[tuple[Feedback, str]],
+    foundings: list[tuple[Founding, str, str, str]], summary: list[list[object]], today: date, tz: ZoneInfo,
+) -> bytes:
+    workbook = Workbook(write_only=True)
+    _write_sheet(workbook, LEDGER_SHEET, LEDGER_HEADERS, _ledger_rows(ledger, today))
+    _write_sheet(workbook, VISITS_SHEET, VISIT_HEADERS, _visit_rows(visits, tz))
+    _write_sheet(workbook, PEOPLE_SHEET, PEOPLE_HEADERS, _people_rows(people, today))
+    _write_sheet(workbook, FEEDBACK_SHEET, FEEDBACK_HEADERS, _feedback_rows(feedback, today, tz))
+    _write_sheet(workbook, FOUNDINGS_SHEET, FOUNDING_HEADERS, _founding_rows(foundings))
+    _write_sheet(workbook, SUMMARY_SHEET, SUMMARY_HEADERS, summary, formats={4: PERCENT_FORMAT})
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
 
 
 async def export_ledger(
