@@ -9,16 +9,16 @@ The city is `storage.city` (13 counties, 20,000 enterprises, 2,000 officers; per
 run and cached on SQLite (bench/city.py). The week is the one the Monday job sends on
 Wednesday 2026-11-25: Monday 2026-11-16 to Sunday 2026-11-22.
 
-Measured, as the weekly job (`bot.digests.queue_weekly`) does it, each in one unit of work:
+Measured, as the weekly job (`output.digests.queue_weekly`) does it, each in one unit of work:
 
 - *supervisor digests*: for every supervisor and admin (the city's, each county's), their
-  region's digest plus `bot.digests.render_supervisor_digest`, from one
+  region's digest plus `output.digests.render_supervisor_digest`, from one
   `storage.digests.supervisor_digests` call over all their regions — what `queue_weekly` does,
   and the figure that carries the 1 s target — and, for comparison, one `supervisor_digest`
   call each (what each supervisor's /digest costs; p50 and max of one digest shown);
 - *officer summaries*: rendered for each of the 2,000 officers, from one `officer_summaries`
   call (what `queue_weekly` does) and one `officer_summary` call each;
-- *attachments*, apart: the chart (`chart_png`) and the ledger XLSX (`bot.export.build_ledger`,
+- *attachments*, apart: the chart (`chart_png`) and the ledger XLSX (`output.ledger.build_ledger`,
   with the last twelve months of visits, as the digest attaches it) of each supervisor's
   region. They go out with the digest and are built by the same weekly job, in the same unit of
   work, so their time adds to the job's (on SQLite, to the time it holds the write lock once the
@@ -49,8 +49,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bench.city import city_database, describe, scale_for
 from bench.common import format_table, machine_lines, pg_server_available
-from bot.digests import LEDGER_VISITS_DAYS, chart_png, render_officer_summary, render_supervisor_digest
-from bot.export import build_ledger
+from output.digests import LEDGER_VISITS_DAYS, chart_png, render_officer_summary, render_supervisor_digest
+from output.ledger import build_ledger
 from storage import digests
 from storage.db import make_async_engine, make_session_factory
 from storage.digests import supervisor_digest, week_of
@@ -208,7 +208,7 @@ async def attachments(factory: object, supervisors: list[tuple[int, str, str]], 
                 result.skipped.append(region)
                 continue
             t = time.perf_counter()
-            # As the digest attaches it: the last twelve months of visits (bot.digests.supervisor_messages).
+            # As the digest attaches it: the last twelve months of visits (output.digests.supervisor_messages).
             data = await build_ledger(uow.session, scope=region, today=AS_OF, actor_label=name, actor_id=uid, tz=TZ,
                                       visits_since=AS_OF - timedelta(days=LEDGER_VISITS_DAYS))
             result.ledgers.append(time.perf_counter() - t)

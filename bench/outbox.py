@@ -43,11 +43,11 @@ from telegram.ext import ExtBot
 
 from bench.common import format_table, machine_lines, pg_server_available, scratch_database
 from bot.app import SANDBOX_TOKEN
-from bot.clock import FixedClock
 from bot.emulator import BotApiEmulator
 from bot.retry import TelegramRetry
 from bot.scheduler import DRAIN_SECONDS
 from bot.sender import GLOBAL_PER_SECOND, OutboxSender
+from storage.clock import FixedClock
 from storage.db import make_async_engine, make_session_factory
 from storage.models import OutboxMessage, User
 

@@ -14,7 +14,7 @@ of a city:
   each with an older review note), probationary members (end of probation);
 - 2 % drafts untouched for two days (one per officer: 2,000 officers at 100,000).
 
-Measured, each through `handlers.reminders.run_sweep` in one unit of work with its commit:
+Measured, each through `storage.sweep.sweep` in one unit of work with its commit:
 
 - *nothing due*: the same rows, swept at NOW − 15 days, when none of them is due yet (visits
   25 days old, feedback not yet 7 days, milestones more than a week ahead, drafts fresh);
@@ -27,7 +27,7 @@ Measured, each through `handlers.reminders.run_sweep` in one unit of work with i
 
 Each sweep is shown with its wall-clock seconds and this process's CPU seconds (the database
 server's own CPU is not in them on PostgreSQL). After the sweeps, what the composing cost moved
-to: the sender's renderer (`handlers.reminders.render_reminders`, text from the templates with
+to: the sender's renderer (`output.reminders.render_reminders`, text from the templates with
 the subject's values then) over an even sample of the queued rows (`--compose-sample`), in the
 sender's batches of 100 — which also checks that every queued reminder composes (a row whose
 key the SQL built differently from Python's milestones would be dropped as obsolete).
@@ -59,7 +59,7 @@ from sqlalchemy import Select, Table, func, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-import handlers.reminders as reminders
+import output.reminders as reminders
 from bench.common import format_table, machine_lines, pg_server_available, scratch_database
 from storage import development
 from storage import sweep as sweeps
@@ -302,7 +302,7 @@ async def _sweep_once(factory: async_sessionmaker[AsyncSession], now: datetime, 
     with phases.installed():
         async with unit_of_work(factory) as uow:
             began, cpu = time.perf_counter(), time.process_time()
-            report = await reminders.run_sweep(uow.session, now=now, tz=TZ, limit=limit)
+            report = await sweeps.sweep(uow.session, now=now, tz=TZ, limit=limit)
             if commit:
                 commit_began = time.perf_counter()
                 await uow.commit()

@@ -8,7 +8,6 @@ from typing import Any
 
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 
-from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.processor import PerChatUpdateProcessor
 from bot.retry import TelegramRetry
@@ -19,6 +18,7 @@ from handlers import digest as digest_commands
 from handlers.adapter import FormRunner
 from handlers.context import BotContext, BotData
 from handlers.forms import FormEngine
+from storage.clock import Clock, SystemClock
 from storage.db import make_async_engine, make_session_factory
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,8 @@ def build_application(
     )
     # 429s, 5xx, timeouts and dropped connections on the bot's own calls: what is retried and
     # what is not is bot/retry.py's policy.
-    builder.rate_limiter(TelegramRetry())
+    retry = TelegramRetry()
+    builder.rate_limiter(retry)
     # aiohttp rather than PTB's httpx client: a quarter of the CPU per call (bot/transport.py).
     builder.request(AiohttpRequest(read_timeout=settings.telegram_read_timeout))
     builder.get_updates_request(AiohttpRequest(connection_pool_size=1))
@@ -66,7 +67,8 @@ def build_application(
     data.engine = engine
     data.runner = FormRunner(engine)
     # One sender per process: its pacing carries Telegram's limits from one drain to the next.
-    data.sender = OutboxSender(clock=clock, tz=settings.timezone)
+    data.outbox = OutboxSender(clock=clock, tz=settings.timezone)
+    data.answered = retry.answered
     data.clock = clock
     # Only `python -m bot run` schedules jobs; tests and the sandbox call the sweep themselves.
     data.scheduling = settings if scheduler else None
@@ -96,7 +98,7 @@ async def on_startup(application: Application[Any, BotContext, Any, Any, BotData
 
         async def elected() -> None:
             data.scheduler = start_scheduler(Runtime(application.bot, data.session_factory, data.clock, settings,
-                                                     data.sender))
+                                                     data.outbox))
 
         async def deposed() -> None:
             if data.scheduler is not None:

@@ -13,9 +13,9 @@ from typing import Any
 from telegram import Update
 
 from bot.app import build_application, configure_logging
-from bot.clock import Clock, SystemClock, local_today
 from bot.config import Settings
 from bot.leader import InstanceLock, InstanceRefused
+from storage.clock import Clock, SystemClock, local_today
 from storage.db import is_sqlite, make_async_engine, make_session_factory
 from storage.enums import Role
 from storage.migrate import upgrade
@@ -129,7 +129,7 @@ async def _operator_command(args: argparse.Namespace, settings: Settings) -> int
         if args.command == "invite":
             return await _invite(factory, settings, args, clock)
         if args.command == "import-enterprises":
-            from bot.importer import ImportFileError, format_report, import_enterprises
+            from storage.importer import ImportFileError, format_report, import_enterprises
 
             try:
                 report = await import_enterprises(args.file, factory, today=today)
@@ -139,7 +139,7 @@ async def _operator_command(args: argparse.Namespace, settings: Settings) -> int
             _out(format_report(report))
             return 0 if not report.errors else 1
         if args.command == "export":
-            from bot.export import export_ledger
+            from output.ledger import export_ledger
 
             summary = await export_ledger(factory, args.out, scope=normalize_region(args.region), today=today,
                                           tz=settings.timezone)
@@ -197,8 +197,8 @@ async def _send_digests(factory: Any, settings: Settings, clock: Clock, *, curre
     """The weekly job, now: queue every digest and summary (deduplicated), then drain the outbox."""
     from telegram import Bot
 
-    from bot.digests import queue_weekly
     from bot.sender import OutboxSender
+    from output.digests import queue_weekly
     from storage.digests import week_of
 
     if settings.telegram_bot_token is None:

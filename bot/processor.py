@@ -23,9 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
-from bot.clock import Clock, SystemClock
 from bot.logs import CORRELATION
+from handlers.context import HANDLING
 from storage import updates
+from storage.clock import Clock, SystemClock
 
 logger = logging.getLogger(__name__)
 
@@ -117,11 +118,11 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
             return
         handling = updates.HandlingUpdate(update_id, self.clock.now(), sender_id=sender_id, sender=sender,
                                           session=session, factory=self.factory)
-        token = updates.CURRENT.set(handling)
+        token = HANDLING.set(handling)
         try:
             await coroutine
         finally:
-            updates.CURRENT.reset(token)
+            HANDLING.reset(token)
             # Not taken by a unit of work (no handler used the database): closed or used below.
             left, handling.session = handling.session, None
         try:

@@ -17,10 +17,10 @@ from typing import Any, TextIO
 from sqlalchemy import func, select
 
 from bot.app import build_application, on_shutdown, on_startup
-from bot.clock import SystemClock, local_today
 from bot.config import Settings
 from bot.emulator import BotApiEmulator, UserChat
 from storage import officers
+from storage.clock import SystemClock, local_today
 from storage.db import make_async_engine, make_session_factory
 from storage.enums import Role
 from storage.migrate import upgrade

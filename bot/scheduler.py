@@ -27,12 +27,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import Clock
 from bot.config import Settings
-from bot.digests import queue_weekly
-from bot.reports import is_first_working_day_of_quarter, is_first_working_day_of_year, queue_quarterly, queue_year_end
-from bot.sender import OutboxSender
-from handlers.reminders import run_sweep
+from handlers.context import Outbox
+from output.digests import queue_weekly
+from output.reports import is_first_working_day_of_quarter, is_first_working_day_of_year, queue_quarterly, queue_year_end
+from storage import sweep
+from storage.clock import Clock
 from storage.db import make_sync_engine
 from storage.uow import unit_of_work
 
@@ -53,7 +53,7 @@ class Runtime:
     factory: async_sessionmaker[AsyncSession]
     clock: Clock
     settings: Settings
-    sender: OutboxSender
+    sender: Outbox
 
 
 _runtime: Runtime | None = None
@@ -64,7 +64,7 @@ async def sweep_job() -> None:
     if _runtime is None:
         return
     async with unit_of_work(_runtime.factory) as uow:
-        report = await run_sweep(uow.session, now=_runtime.clock.now(), tz=_runtime.settings.timezone)
+        report = await sweep.sweep(uow.session, now=_runtime.clock.now(), tz=_runtime.settings.timezone)
         await uow.commit()
     logger.info("Sweep queued %s", report)
 

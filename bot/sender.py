@@ -15,7 +15,7 @@ message itself is wrong, resending cannot help). Quiet hours: a message whose se
 `quiet_exempt` (empty by default).
 
 A row queued without text (the sweep's reminders: key, kind, officer, chat) is composed when it
-is claimed, by the renderer registered for its kind (`register_renderer`), from the values of
+is claimed, by the renderer of its kind (`renderers`: `output.reminders` by default), from the values of
 its subject then; one whose reason has gone meanwhile is marked `obsolete` instead of sent. A
 row postponed by quiet hours is composed again when it is next claimed.
 
@@ -45,7 +45,7 @@ import base64
 import bisect
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from time import monotonic
@@ -57,8 +57,10 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
-from bot.clock import Clock
+from output import reminders
+from output.reminders import Composed, Renderer
 from storage import outbox
+from storage.clock import Clock
 from storage.db import unavailable as database_unavailable
 from storage.models import OutboxMessage
 from storage.uow import unit_of_work
@@ -179,21 +181,6 @@ def backoff(attempts: int, base: timedelta, cap: timedelta) -> timedelta:
     return min(cap, base * (2 ** max(0, attempts - 1)))
 
 
-# The text and buttons of a row queued without them (`text` NULL), or None when its reason has
-# gone by the time it is sent (it is then marked `obsolete`, not sent).
-Composed = tuple[str, list[list[dict[str, str]]]]
-# (session, the claimed rows of the renderer's kinds, now, timezone) → {outbox id: Composed | None}
-Renderer = Callable[[AsyncSession, Sequence[OutboxMessage], datetime, ZoneInfo], Awaitable[dict[int, Composed | None]]]
-RENDERERS: dict[str, Renderer] = {}
-
-
-def register_renderer(kinds: Iterable[str], renderer: Renderer) -> None:
-    """Rows of these kinds queued without text are composed by `renderer` when sent (the
-    reminders: `handlers.reminders`, since storage and the sender render no templates)."""
-    for kind in kinds:
-        RENDERERS[kind] = renderer
-
-
 def keyboard(buttons: list[Any]) -> InlineKeyboardMarkup | None:
     rows = [[InlineKeyboardButton(text=b["text"], callback_data=b["callback_data"]) for b in row] for row in buttons]
     return InlineKeyboardMarkup(rows) if rows else None
@@ -275,8 +262,8 @@ class OutboxSender:
     # default. A test whose sleep advances a fake clock passes that clock's seconds as well. A
     # real sleep read against a calendar clock held still (a FixedClock) would wait for ever.
     timer: Callable[[], float] = monotonic
-    # Who composes rows queued without text, by kind: those registered (the live registry).
-    renderers: Mapping[str, Renderer] = field(default_factory=lambda: RENDERERS)
+    # Who composes rows queued without text, by kind: the reminders' wording by default.
+    renderers: Mapping[str, Renderer] = field(default_factory=lambda: reminders.RENDERERS)
 
     def _seconds(self) -> float:
         return self.timer()

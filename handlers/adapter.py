@@ -18,7 +18,6 @@ from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, 
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
-from bot.render import label, render
 from handlers.context import BotContext
 from handlers.forms import (
     NEXT,
@@ -31,10 +30,11 @@ from handlers.forms import (
     Prompt,
     Reply,
 )
-from storage import drafts, enterprises, outbox, updates
+from output.render import label, render
+from storage import drafts, enterprises, outbox
 from storage.models import Draft
 from storage.officers import Member
-from storage.uow import UnitOfWork, unit_of_work
+from storage.uow import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class FormRunner:
         member, chat = context.member, update.effective_chat
         if member is None or chat is None:
             return
-        async with unit_of_work(context.bot_data.session_factory) as uow:
+        async with context.unit_of_work() as uow:
             draft = await drafts.for_update(uow.session, member.id)
             if draft is not None:
                 draft.answers = {**draft.answers, NEXT: {"form": form, "answers": answers or {}}}
@@ -142,7 +142,7 @@ class FormRunner:
             await query.answer()
         answers = None
         if match is not None and match[1] is not None and member is not None:
-            async with unit_of_work(context.bot_data.session_factory) as uow:
+            async with context.unit_of_work() as uow:
                 if await enterprises.get_in_scope(uow.session, int(match[1]), member.region) is not None:
                     answers = {"enterprise": int(match[1])}
         await self.start(update, context, form, answers)
@@ -156,7 +156,7 @@ class FormRunner:
         match = pattern.fullmatch(query.data or "") if query is not None else None
         if query is None or member is None or match is None:
             return
-        async with unit_of_work(context.bot_data.session_factory) as uow:
+        async with context.unit_of_work() as uow:
             answers = await load(uow, member, int(match[1]))
         if answers is None:
             await query.answer(label("correction_closed", context.locale()), show_alert=True)
@@ -184,10 +184,10 @@ class FormRunner:
         if member is None or chat is None:
             return
         incoming = incoming_from(update)
-        async with unit_of_work(context.bot_data.session_factory) as uow:
+        async with context.unit_of_work() as uow:
             draft = await drafts.for_update(uow.session, member.id)
             if draft is None:
-                if not await _handled_elsewhere(uow):
+                if not await uow.handled_elsewhere():
                     await context.bot.send_message(chat.id, render("common/no_draft", context.locale(),
                                                                    role=member.role))
                 return
@@ -206,10 +206,10 @@ class FormRunner:
             await query.answer(label("unknown_button", context.locale()))
             return
         draft_id, seq, key = parsed
-        async with unit_of_work(context.bot_data.session_factory) as uow:
+        async with context.unit_of_work() as uow:
             draft = await drafts.for_update(uow.session, member.id)
             if draft is None or draft.id != draft_id or draft.seq != seq:
-                if not await _handled_elsewhere(uow):
+                if not await uow.handled_elsewhere():
                     await query.answer(label("stale_button", context.locale()), show_alert=False)
                 return
             outcome = await self.engine.handle(self._ctx(uow, context, member), _state(draft), Incoming(key=key))
@@ -232,12 +232,12 @@ class FormRunner:
             await query.answer(label("unknown_button", context.locale()))
             return
         action, draft_id, form = match[1], int(match[2]), match[3]
-        async with unit_of_work(context.bot_data.session_factory) as uow:
+        async with context.unit_of_work() as uow:
             draft = await drafts.for_update(uow.session, member.id)
             asked = (draft.answers.get(NEXT) or {}) if draft is not None else {}
             unasked = action == "restart" and (asked.get("form") != form or form not in self.engine.forms)
             if draft is None or draft.id != draft_id or unasked:
-                if not await _handled_elsewhere(uow):
+                if not await uow.handled_elsewhere():
                     await query.answer(label("stale_button", context.locale()))
                 return
             ctx = self._ctx(uow, context, member)
@@ -291,14 +291,7 @@ class FormRunner:
             # Told at once (quiet hours permitting): the outbox is drained now rather than at the
             # sender job's next run.
             data = context.bot_data
-            await data.sender.drain(context.bot, data.session_factory, limit=len(outcome.others) + 10)
-
-
-async def _handled_elsewhere(uow: UnitOfWork) -> bool:
-    """True when another instance handled this very update (a redelivery racing the original)
-    while this one waited for the draft's lock: it answered the user; this copy stays silent."""
-    handling = updates.CURRENT.get()
-    return handling is not None and await updates.seen(uow.session, handling.update_id)
+            await data.outbox.drain(context.bot, data.session_factory, limit=len(outcome.others) + 10)
 
 
 def _plain_buttons(prompt: Prompt) -> list[list[dict[str, str]]]:

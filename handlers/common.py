@@ -29,11 +29,10 @@ from telegram.ext import (
     filters,
 )
 
-from bot import retry
-from bot.render import label, render
 from handlers.adapter import FormRunner, draft_button
 from handlers.context import BotContext, BotData
 from handlers.pickers import card_button
+from output.render import label, render
 from storage import drafts, enterprises, officers, overview, throttle, updates
 from storage.db import unavailable as database_unavailable
 from storage.enums import Role
@@ -88,11 +87,11 @@ async def gate(update: Update, context: BotContext) -> None:
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None or chat.type != ChatType.PRIVATE:
         raise ApplicationHandlerStop  # the bot works in private chats only
-    handling = updates.CURRENT.get()
+    handling = context.handling
     if handling is not None and handling.sender_id == user.id:
         row = handling.sender  # read by the update processor with its redelivery check, under the chat's lock
     else:
-        async with unit_of_work(context.bot_data.session_factory) as uow:
+        async with context.unit_of_work() as uow:
             row = await officers.by_telegram_id(uow.session, user.id)
     context.member = Member.of(row) if row else None
     if context.member is not None:
@@ -118,7 +117,7 @@ async def start(update: Update, context: BotContext) -> None:
     if user is None or chat is None or message is None:
         return
     locale = context.locale()
-    async with unit_of_work(context.bot_data.session_factory) as uow:
+    async with context.unit_of_work() as uow:
         if context.args:
             now = context.bot_data.now()
             until = await throttle.blocked_until(uow.session, user.id, now)
@@ -179,7 +178,7 @@ async def cancel(update: Update, context: BotContext) -> None:
     """Discards the open draft, whatever step it is at."""
     if update.effective_message is None or context.member is None:
         return
-    async with unit_of_work(context.bot_data.session_factory) as uow:
+    async with context.unit_of_work() as uow:
         discarded = await drafts.discard(uow.session, context.member.id)
         await uow.commit()
     name = "forms/cancelled" if discarded else "forms/nothing_to_cancel"
@@ -200,7 +199,7 @@ async def mine(update: Update, context: BotContext) -> None:
     member, chat = context.member, update.effective_chat
     if member is None or chat is None:
         return
-    async with unit_of_work(context.bot_data.session_factory) as uow:
+    async with context.unit_of_work() as uow:
         rows = await enterprises.assigned_to(uow.session, member.id, context.bot_data.today(), member.region)
     pages = max(1, math.ceil(len(rows) / MINE_PAGE_SIZE))
     page = min(max(page, 1), pages)
@@ -275,7 +274,7 @@ async def on_error(update: object, context: BotContext) -> None:
     text, markup = await _failure_notice(update, context)
     query = update.callback_query
     # A query the handler answered already cannot be answered again (Telegram refuses it).
-    if query is not None and not retry.answered(context.bot, query.id):
+    if query is not None and not context.bot_data.answered(query.id):
         try:
             await query.answer()
         except Exception:
@@ -291,12 +290,12 @@ async def on_error(update: object, context: BotContext) -> None:
 
 async def _failure_notice(update: Update, context: BotContext) -> tuple[str, InlineKeyboardMarkup | None]:
     # The error handler gets a context of its own: the gate's `member` is not in it.
-    handling = updates.CURRENT.get()
+    handling = context.handling
     saved = handling is not None and handling.recorded
     draft_id = None
     if update.effective_user is not None and not database_unavailable(context.error):
         try:
-            async with unit_of_work(context.bot_data.session_factory) as uow:
+            async with context.unit_of_work() as uow:
                 row = await officers.by_telegram_id(uow.session, update.effective_user.id)
                 context.member = Member.of(row) if row is not None else None
                 draft = await drafts.for_update(uow.session, row.id) if row is not None and saved else None

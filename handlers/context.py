@@ -1,21 +1,45 @@
-"""Typed access to what the wiring puts in `bot_data`, and the per-update context."""
+"""Typed access to what the wiring puts in `bot_data`, and the per-update context.
+
+How an update's database session reaches a handler, in one place: the update processor
+(`bot/processor.py`) asks, before any handler runs, whether the update was handled before and
+who sent it, in a session it keeps open; it sets `HANDLING` to that `storage.updates.HandlingUpdate`
+for the handlers' task. A handler opens its unit of work with `context.unit_of_work()`, which
+passes `context.handling` on to `storage.uow.unit_of_work`: the first unit of work takes over
+that session (one connection per update), and its commit records the update as handled in the
+same transaction as its effect. Nothing else reads `HANDLING`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Bot
 from telegram.ext import Application, CallbackContext, ExtBot
 
-from bot.clock import Clock, SystemClock
+from storage.clock import Clock, SystemClock
 from storage.officers import Member
+from storage.uow import UnitOfWork, unit_of_work
+from storage.updates import HandlingUpdate
 
 if TYPE_CHECKING:
-    from bot.sender import OutboxSender
     from handlers.adapter import FormRunner
     from handlers.forms import FormEngine
+
+# The update the current task is handling (set by `bot.processor` around the handlers).
+HANDLING: ContextVar[HandlingUpdate | None] = ContextVar("handling_update", default=None)
+
+
+class Outbox(Protocol):
+    """Sends what the outbox holds now (the wiring's `bot.sender.OutboxSender`): a handler that
+    queued a notice for someone else asks for it to go out at once, within Telegram's limits."""
+
+    def drain(self, bot: Bot, factory: async_sessionmaker[AsyncSession], *, limit: int = ...) -> Awaitable[Any]: ...
 
 
 class BotData:
@@ -24,7 +48,7 @@ class BotData:
     session_factory: async_sessionmaker[AsyncSession]
     engine: FormEngine
     runner: FormRunner
-    sender: OutboxSender
+    outbox: Outbox
     bot_username: str
     clock: Clock
     tz: ZoneInfo
@@ -37,6 +61,9 @@ class BotData:
         self.clock = SystemClock()
         self.tz = ZoneInfo("Asia/Shanghai")
         self.locale = "zh_CN"
+        # Whether the bot answered that callback query already (Telegram refuses a second
+        # answer): the wiring sets the Bot API retry policy's memory of it.
+        self.answered: Callable[[str], bool] = lambda query_id: False
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -56,6 +83,15 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], B
     ) -> None:
         super().__init__(application=application, chat_id=chat_id, user_id=user_id)
         self.member: Member | None = None
+
+    @property
+    def handling(self) -> HandlingUpdate | None:
+        """The update being handled, as the update processor checked it (None in a job)."""
+        return HANDLING.get()
+
+    def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """The update's unit of work: on the session the processor opened for it (see above)."""
+        return unit_of_work(self.bot_data.session_factory, self.handling)
 
     def locale(self) -> str:
         if self.member is not None and self.member.locale:

@@ -1,9 +1,9 @@
 """`/digest`: the weekly digest on demand, for the week so far.
 
 Supervisors and admins get their region's digest (text parts, the chart, the ledger), the same as
-Monday's (`bot.digests`); officers get their own summary. The reply goes straight back, not
+Monday's (`output.digests`); officers get their own summary. The reply goes straight back, not
 through the outbox: the caller is waiting for it. The ledger export is audited in
-`bot.export.build_ledger`, in the same unit of work.
+`output.ledger.build_ledger`, in the same unit of work.
 """
 
 from __future__ import annotations
@@ -16,15 +16,14 @@ from telegram import InputFile, Update
 from telegram.constants import ChatAction, ParseMode
 from telegram.ext import BaseHandler, CommandHandler
 
-from bot.digests import render_officer_summary, supervisor_messages
 from handlers import common
 from handlers.context import BotContext
 from handlers.forms import Form
-from handlers.supervisor import ledger_filename
+from output.digests import render_officer_summary, supervisor_messages
+from output.ledger import ledger_filename
 from storage.digests import officer_summary, week_of
 from storage.enums import Role
 from storage.sweep import iso_week
-from storage.uow import unit_of_work
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +39,14 @@ async def send_digest(update: Update, context: BotContext) -> None:
     today, tz, locale = context.bot_data.today(), context.bot_data.tz, context.locale()
     start = week_of(today)
     if member.role == Role.OFFICER:
-        async with unit_of_work(context.bot_data.session_factory) as uow:
+        async with context.unit_of_work() as uow:
             summary = await officer_summary(uow.session, member.id, start, tz, today=today)
         for text in render_officer_summary(summary, locale):
             await context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML)
         return
     # The ledger of a city takes a few seconds: show "sending a file…" meanwhile.
     await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_DOCUMENT)
-    async with unit_of_work(context.bot_data.session_factory) as uow:
+    async with context.unit_of_work() as uow:
         texts, png, xlsx = await supervisor_messages(uow.session, scope=member.region, actor_id=member.id,
                                                      actor_label=member.name, week_start=start, tz=tz,
                                                      today=today, locale=locale)

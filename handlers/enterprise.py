@@ -9,12 +9,11 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
-from bot.render import label, render
 from handlers import feedback, founding, nomination, people, visit
 from handlers.context import BotContext
+from output.render import label, render
 from storage import enterprises
 from storage.enums import Role
-from storage.uow import unit_of_work
 
 SHOW = re.compile(r"^ent:show:(\d{1,9})\Z")
 FORMS = ()
@@ -45,7 +44,7 @@ async def show(update: Update, context: BotContext) -> None:
             await query.answer(label("unknown_button", context.locale()))
         return
     data = context.bot_data
-    async with unit_of_work(data.session_factory) as uow:
+    async with context.unit_of_work() as uow:
         found = await enterprises.card(uow.session, int(match[1]), member.region, data.today(), data.now())
     if found is None:
         await query.answer(label("enterprise.not_in_scope", context.locale()), show_alert=True)

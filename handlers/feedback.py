@@ -19,7 +19,6 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from bot.render import label, render
 from handlers import common
 from handlers.adapter import keyboard
 from handlers.context import BotContext
@@ -38,12 +37,12 @@ from handlers.forms import (
     link,
 )
 from handlers.pickers import EnterpriseSource
+from output.render import label, render
 from storage import enterprises, outbox, reviews
 from storage import feedback as feedbacks
 from storage.enums import FeedbackCategory, FeedbackStatus, Role, Urgency
 from storage.models import Enterprise, Feedback
 from storage.officers import INVITE_LIFETIME, Member
-from storage.uow import unit_of_work
 
 logger = logging.getLogger(__name__)
 
@@ -331,7 +330,7 @@ async def feedback_command(update: Update, context: BotContext) -> None:
     """Officers and supervisors get the open items and what to do; owners their own form."""
     member = context.member
     if member is not None and member.role == Role.OWNER:
-        async with unit_of_work(context.bot_data.session_factory) as uow:
+        async with context.unit_of_work() as uow:
             enterprise = await feedbacks.owner_enterprise(uow.session, member.id)
         answers = {"_enterprise": enterprise.name} if enterprise else None
         await context.bot_data.runner.start(update, context, OWNER_FORM, answers)
@@ -353,7 +352,7 @@ async def show_menu(update: Update, context: BotContext) -> None:
     turned = PAGE.fullmatch(query.data or "") if query is not None else None
     number = int(turned[1]) if turned else 1
     locale, data = context.locale(), context.bot_data
-    async with unit_of_work(data.session_factory) as uow:
+    async with context.unit_of_work() as uow:
         page = await feedbacks.open_for_officer(uow.session, member.id, member.region, data.now(),
                                                 limit=PAGE_SIZE, offset=(max(number, 1) - 1) * PAGE_SIZE)
     pages = max(1, math.ceil(page.total / PAGE_SIZE))
@@ -396,7 +395,7 @@ async def show_item(update: Update, context: BotContext) -> None:
     if query is None or member is None or match is None or query.message is None:
         return
     locale, data = context.locale(), context.bot_data
-    async with unit_of_work(data.session_factory) as uow:
+    async with context.unit_of_work() as uow:
         item = await feedbacks.get_visible(uow.session, int(match[1]), member)
         if item is None:
             await query.answer(label("feedback.not_in_scope", locale), show_alert=True)
@@ -418,7 +417,7 @@ async def move(update: Update, context: BotContext) -> None:
         await query.answer(label("feedback.for_officers", locale), show_alert=True)
         return
     to, item_id = ACTIONS[match[1]], int(match[2])
-    async with unit_of_work(data.session_factory) as uow:
+    async with context.unit_of_work() as uow:
         item = await feedbacks.get_in_scope(uow.session, item_id, member.region)
         if item is None:
             await query.answer(label("feedback.not_in_scope", locale), show_alert=True)
@@ -443,7 +442,7 @@ async def move(update: Update, context: BotContext) -> None:
     if queued:
         # Told at once (quiet hours permitting) rather than at the sender job's next run; a
         # blocked owner only drops their row, the officer's turn is already answered.
-        await data.sender.drain(context.bot, data.session_factory, limit=NOTICE_DRAIN)
+        await data.outbox.drain(context.bot, data.session_factory, limit=NOTICE_DRAIN)
 
 
 async def correct(update: Update, context: BotContext) -> None:
@@ -453,7 +452,7 @@ async def correct(update: Update, context: BotContext) -> None:
     if query is None or member is None or match is None:
         return
     locale = context.locale()
-    async with unit_of_work(context.bot_data.session_factory) as uow:
+    async with context.unit_of_work() as uow:
         item = await feedbacks.get_in_scope(uow.session, int(match[1]), member.region)
         allowed = (item is not None and member.role == Role.OFFICER
                    and await _may_correct(uow.session, item, member, context.bot_data.now()))
@@ -487,7 +486,7 @@ async def owner_link(update: Update, context: BotContext) -> None:
         return
     answers: dict[str, Any] = {"_bot": context.bot.username}
     if match[1] is not None:
-        async with unit_of_work(context.bot_data.session_factory) as uow:
+        async with context.unit_of_work() as uow:
             if await enterprises.get_in_scope(uow.session, int(match[1]), member.region) is None:
                 await query.answer(label("enterprise.not_in_scope", context.locale()), show_alert=True)
                 return

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.render import label, render
+from output.render import label, render
 from storage.officers import Member
 
 # Engine keys of buttons. Form option keys never start with "~".

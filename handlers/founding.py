@@ -9,7 +9,6 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from bot.render import label, render
 from handlers import common
 from handlers.context import BotContext
 from handlers.forms import (
@@ -26,6 +25,7 @@ from handlers.forms import (
     link,
 )
 from handlers.pickers import EnterpriseSource
+from output.render import label, render
 from storage import audit, enterprises, foundings, reviews
 from storage.enums import FoundingMethod, PartyOrg, Role
 from storage.officers import Member

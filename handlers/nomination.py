@@ -15,7 +15,6 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from bot.render import label, render
 from handlers import common
 from handlers.context import BotContext
 from handlers.forms import (
@@ -39,6 +38,7 @@ from handlers.forms import (
     link,
 )
 from handlers.pickers import EnterpriseSource
+from output.render import label, render
 from storage import development, enterprises, people, reviews
 from storage.development import ORDER, Pipeline, Problem
 from storage.enums import Gender, Role, Stage

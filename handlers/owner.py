@@ -15,15 +15,14 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
-from bot.render import label, render
 from handlers import feedback
 from handlers.adapter import carries_button
 from handlers.context import BotContext
 from handlers.forms import ConfirmStep, Form, FormContext, Notice, Prompt, Saved, link
+from output.render import label, render
 from storage import feedback as feedbacks
 from storage.enums import Role
 from storage.models import User
-from storage.uow import unit_of_work
 
 RATE = re.compile(r"^rate:(\d{1,9}):(\d)\Z")
 MINE = re.compile(r"^owner:mine\Z")
@@ -95,7 +94,7 @@ async def owner_items(update: Update, context: BotContext) -> None:
         if query is not None:
             await query.answer(label("unknown_button", locale), show_alert=True)
         return
-    async with unit_of_work(data.session_factory) as uow:
+    async with context.unit_of_work() as uow:
         rows = await feedbacks.for_owner(uow.session, member.id, data.now(), limit=MAX_LISTED)
         enterprise = await feedbacks.owner_enterprise(uow.session, member.id)
     text = render("owner/items", locale, rows=rows, enterprise=enterprise.name if enterprise else None, tz=data.tz)
@@ -124,7 +123,7 @@ async def rate(update: Update, context: BotContext) -> None:
         await query.answer(label("owner.owners_only", locale), show_alert=True)
         return
     stars = int(match[2])
-    async with unit_of_work(data.session_factory) as uow:
+    async with context.unit_of_work() as uow:
         item = await feedbacks.get_for_owner(uow.session, int(match[1]), member.id)
         if item is None:
             await query.answer(label("owner.not_yours", locale), show_alert=True)

@@ -18,15 +18,14 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from bot.render import label, render
 from handlers import common, nomination
 from handlers.context import BotContext
 from handlers.forms import ConfirmStep, DateStep, Form, FormContext, Invalid, Prompt, Saved, TextStep, invalid, link
+from output.render import label, render
 from storage import development, people
 from storage.development import ORDER, STAGE_DATE, Pipeline
 from storage.enums import Role, Stage
 from storage.models import Enterprise, Person
-from storage.uow import unit_of_work
 
 PAGE = re.compile(r"^people:page:(\d{1,4})(?::e(\d{1,9}))?\Z")
 # From an enterprise card: a new list of that enterprise's people (page buttons then turn it).
@@ -254,7 +253,7 @@ async def show_people(update: Update, context: BotContext) -> None:
     # From an enterprise card: that enterprise's people only (the region check stays in the query).
     enterprise_id = int(turned[2]) if turned and turned[2] else int(opened[1]) if opened else None
     suffix = f":e{enterprise_id}" if enterprise_id else ""
-    async with unit_of_work(context.bot_data.session_factory) as uow:
+    async with context.unit_of_work() as uow:
         rows = await people.for_officer(uow.session, member.id, member.region, today, enterprise_id)
     pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
     page = min(max(int(turned[1]) if turned else 1, 1), pages)
@@ -305,7 +304,7 @@ async def show_person(update: Update, context: BotContext) -> None:
         return
     data = context.bot_data
     today = data.today()
-    async with unit_of_work(data.session_factory) as uow:
+    async with context.unit_of_work() as uow:
         person = await people.get_in_scope(uow.session, int(match[1]), member.region)
         if person is None:
             await query.answer(label("people.not_in_scope", locale), show_alert=True)
@@ -334,7 +333,7 @@ async def _pressed(update: Update, context: BotContext, pattern: re.Pattern[str]
     if member is None or member.role != Role.OFFICER:
         await query.answer(label("unknown_button", context.locale()))
         return None
-    async with unit_of_work(context.bot_data.session_factory) as uow:
+    async with context.unit_of_work() as uow:
         person = await people.get_in_scope(uow.session, int(match[1]), member.region)
     if person is None:
         await query.answer(label("people.not_in_scope", context.locale()), show_alert=True)

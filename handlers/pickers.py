@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.render import label
 from handlers.forms import FormContext, Option
+from output.render import label
 from storage import enterprises
 from storage.enterprises import EnterpriseRow
 

@@ -1,33 +1,22 @@
-"""Reminders: what the sweep's messages say and what their buttons do, and `/away`, `/back`.
+"""What the reminders' snooze buttons do, and `/away`, `/back`.
 
-`run_sweep(session, now=..., tz=...)` is the scheduler's job body: `storage.sweep.sweep` queues
-what is due, as keys; this module composes each reminder when the sender sends it (text from
-`templates/<locale>/reminders/` with the subject's values then, buttons from the handlers that
-act on them), or drops it if its reason has gone. Buttons: act now (立即填报 — the form or card the
-reminder is about), `remind:later:<outbox id>` (明天提醒: tomorrow 09:00 local) and
-`remind:skip:<outbox id>` (本期不再提醒). A press re-reads the outbox row and acts only on the
-caller's own reminder.
+The sweep (`storage.sweep`) queues what is due; `output.reminders` words each reminder when it
+is sent. Its buttons: act now (the form or card the reminder is about, answered by that form's
+module), `remind:later:<outbox id>` (明天提醒: tomorrow 09:00 local) and `remind:skip:<outbox id>`
+(本期不再提醒), answered here. A press re-reads the outbox row and acts only on the caller's own
+reminder.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-from datetime import date, datetime
-from functools import lru_cache
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from bot.render import label, render
-from bot.sender import Composed, register_renderer
-from handlers import common, feedback, people, visit
-from handlers.adapter import draft_button
+from handlers import common
 from handlers.context import BotContext
 from handlers.forms import (
     Accept,
@@ -42,99 +31,10 @@ from handlers.forms import (
     invalid,
     parse_date,
 )
+from output.reminders import LATER, SKIP
+from output.render import label, render
 from storage import sweep as sweeps
 from storage.enums import Role
-from storage.models import OutboxMessage, User
-from storage.sweep import SweepReport
-from storage.uow import unit_of_work
-
-LATER = re.compile(r"^remind:later:(\d{1,9})\Z")
-SKIP = re.compile(r"^remind:skip:(\d{1,9})\Z")
-
-
-def later_button(outbox_id: int) -> str:
-    return f"remind:later:{outbox_id}"
-
-
-def skip_button(outbox_id: int) -> str:
-    return f"remind:skip:{outbox_id}"
-
-
-# ---------------------------------------------------------------- composing a reminder
-
-DEFAULT_LOCALE = "zh_CN"  # for officers who have not chosen one
-
-
-def _act(values: dict[str, Any]) -> tuple[str, str]:
-    """The act-now button of a reminder: (label macro, callback data)."""
-    kind = values["kind"]
-    if kind == "overdue_visit":
-        return "act_visit", visit.start_button(values["enterprise_id"])
-    if kind == "feedback":
-        return "act_feedback", feedback.item_button(values["feedback_id"])
-    if kind == "draft":
-        return "act_draft", draft_button("resume", values["draft_id"])
-    person = values["person_id"]
-    if values["code"] == "review":
-        return "act_review", f"people:review:{person}"
-    if values["code"] == "talk":
-        return "act_talk", f"people:talk:{person}"
-    return "act_person", people.person_button(person)
-
-
-# A drain composes thousands of reminders whose labels (buttons, stages, categories) take a
-# handful of values: each is rendered once.
-_label = lru_cache(maxsize=256)(label)
-
-
-def compose(values: dict[str, Any], locale: str, outbox_id: int) -> Composed:
-    """A reminder's text in the officer's locale and its three buttons, from what
-    `storage.sweep.reasons` read about its subject; the snooze buttons name the outbox row."""
-    kind = values["kind"]
-    if kind == "overdue_visit":
-        text = render("reminders/overdue_visit", locale, enterprise=values["enterprise"], days=values["days"],
-                      cadence=values["cadence"])
-    elif kind == "feedback":
-        text = render("reminders/feedback", locale, enterprise=values["enterprise"], number=values["feedback_id"],
-                      days=values["days"], category=_label(f"feedback.category_{values['category']}", locale))
-    elif kind == "milestone":
-        text = render("reminders/milestone", locale, name=values["name"], enterprise=values["enterprise"],
-                      stage=_label(f"people.stage_{values['stage']}", locale), code=values["code"],
-                      due=values["due"], overdue=values["overdue"])
-    else:
-        text = render("reminders/draft", locale, form=_label("form_name", locale, code=values["form"]),
-                      enterprise=values["enterprise"], day=values["day"])
-    act, data = _act(values)
-    buttons = [
-        [{"text": _label(f"reminders.{act}", locale), "callback_data": data}],
-        [{"text": _label("reminders.later", locale), "callback_data": later_button(outbox_id)},
-         {"text": _label("reminders.skip", locale), "callback_data": skip_button(outbox_id)}],
-    ]
-    return text, buttons
-
-
-async def render_reminders(session: AsyncSession, rows: Sequence[OutboxMessage], now: datetime,
-                           tz: ZoneInfo) -> dict[int, Composed | None]:
-    """The sender's renderer of reminder rows: each one's text and buttons from its subject's
-    values now, in its officer's current locale; None for one whose reason has gone."""
-    reasons = await sweeps.reasons(session, rows, now=now, tz=tz)
-    user_ids = {row.user_id for row in rows if row.user_id is not None}
-    locales = dict((await session.execute(select(User.id, User.locale).where(User.id.in_(user_ids)))).tuples().all())
-    return {row.id: None if (values := reasons[row.id]) is None
-            else compose(values, locales.get(row.user_id or 0) or DEFAULT_LOCALE, row.id)
-            for row in rows}
-
-
-# The sender composes reminder rows when it sends them (the sweep queues their keys only).
-register_renderer(sweeps.KINDS, render_reminders)
-
-
-async def run_sweep(session: AsyncSession, *, now: datetime, tz: ZoneInfo,
-                    limit: int = sweeps.ROWS_PER_SWEEP) -> SweepReport:
-    """The scheduler's sweep: queues every due reminder once, at most `limit` rows a sweep. The
-    caller commits."""
-    return await sweeps.sweep(session, now=now, tz=tz, limit=limit)
-
 
 # ---------------------------------------------------------------- the snooze buttons
 
@@ -151,7 +51,7 @@ async def snooze(update: Update, context: BotContext) -> None:
         await query.answer(label("unknown_button", context.locale()))
         return
     now = context.bot_data.now()
-    async with unit_of_work(context.bot_data.session_factory) as uow:
+    async with context.unit_of_work() as uow:
         row = await sweeps.reminder_row(uow.session, int(match[1]), member.id)
         if row is None:
             await query.answer(label("reminders.not_yours", context.locale()), show_alert=True)
@@ -222,7 +122,7 @@ async def back(update: Update, context: BotContext) -> None:
     if not await common.allowed(update, context, Role.OFFICER) or context.member is None:
         return
     message = update.effective_message
-    async with unit_of_work(context.bot_data.session_factory) as uow:
+    async with context.unit_of_work() as uow:
         was_away = await sweeps.set_away(uow.session, context.member.id, None, actor_label=context.member.name,
                                          now=context.bot_data.now())
         await uow.commit()

@@ -10,14 +10,13 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from bot.render import label, render
 from handlers import common, feedback, people
 from handlers.adapter import carries_button
 from handlers.context import BotContext
 from handlers.forms import Form, FormContext, Notice, Prompt, Saved, TextStep, link
+from output.render import label, render
 from storage import reviews
 from storage.enums import ReviewStatus, Role
-from storage.uow import unit_of_work
 
 # One letter per kind of record keeps the callback data short.
 ENTITY_CODES = {"v": "visit", "p": "person", "f": "feedback", "o": "founding"}
@@ -80,7 +79,7 @@ async def show_queue(update: Update, context: BotContext) -> None:
     if not await common.allowed(update, context, Role.SUPERVISOR) or context.member is None:
         return
     chat = update.effective_chat
-    async with unit_of_work(context.bot_data.session_factory) as uow:
+    async with context.unit_of_work() as uow:
         items = await reviews.queue(uow.session, context.member.region, QUEUE_LENGTH)
     locale = context.locale()
     if chat is None:
@@ -112,7 +111,7 @@ async def on_verdict(update: Update, context: BotContext) -> None:
         return
     action, entity, entity_id = match[1], ENTITY_CODES[match[2]], int(match[3])
     locale = context.locale()
-    async with unit_of_work(context.bot_data.session_factory) as uow:
+    async with context.unit_of_work() as uow:
         found = await reviews.author_and_scope_check(uow.session, entity, entity_id, member.region)
         if found is None:
             await query.answer(label("review.not_in_scope", locale), show_alert=True)

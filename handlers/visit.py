@@ -9,7 +9,6 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from bot.render import label, render
 from handlers import common, nomination
 from handlers.context import BotContext
 from handlers.forms import (
@@ -30,6 +29,7 @@ from handlers.forms import (
     link,
 )
 from handlers.pickers import EnterpriseSource
+from output.render import label, render
 from storage import audit, enterprises, reviews, visits
 from storage.enums import Activity, Role
 from storage.models import Visit

@@ -2,7 +2,7 @@
 
 The codes are what the database and callback data hold; the Chinese (or English) words users
 see come from `templates/<locale>/labels.txt.j2`, and the Chinese words of imported files are
-mapped in `bot/importer.py`.
+mapped in `storage/importer.py`.
 """
 
 from enum import StrEnum

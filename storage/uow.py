@@ -3,7 +3,9 @@
 Storage functions take the session and never commit; the caller commits once at the end.
 Leaving the block without `commit()` rolls everything back.
 
-While an update is being processed, the first commit also records its update_id as handled
+For a Telegram update, the handler passes the `HandlingUpdate` the update processor made
+(`handlers.context.BotContext.unit_of_work`): the first unit of work goes on in the session of
+the processor's redelivery check, and the first commit also records the update_id as handled
 (`storage.updates`), so a redelivered update cannot apply the same change twice.
 """
 
@@ -22,9 +24,10 @@ from storage import updates
 @dataclass
 class UnitOfWork:
     session: AsyncSession
+    update: updates.HandlingUpdate | None = None
 
     async def commit(self) -> None:
-        handling = updates.add_to(self.session)
+        handling = updates.add_to(self.session, self.update)
         try:
             await self.session.commit()
         except IntegrityError:
@@ -37,6 +40,12 @@ class UnitOfWork:
     async def rollback(self) -> None:
         await self.session.rollback()
 
+    async def handled_elsewhere(self) -> bool:
+        """True when another instance handled this very update (a redelivery racing the
+        original) while this one waited for a lock: it answered the user; this copy stays
+        silent."""
+        return self.update is not None and await updates.seen(self.session, self.update.update_id)
+
 
 async def _recorded_elsewhere(session: AsyncSession, update_id: int) -> bool:
     await session.rollback()
@@ -44,11 +53,12 @@ async def _recorded_elsewhere(session: AsyncSession, update_id: int) -> bool:
 
 
 @asynccontextmanager
-async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[UnitOfWork]:
-    # The update's first unit of work goes on in the session of its redelivery check, on the
-    # connection already checked out for it (`updates.take_session`).
-    async with updates.take_session(factory) or factory() as session:
-        uow = UnitOfWork(session)
+async def unit_of_work(factory: async_sessionmaker[AsyncSession],
+                       update: updates.HandlingUpdate | None = None) -> AsyncIterator[UnitOfWork]:
+    """A unit of work on `factory`; for an update's handler, `update` is the processor's record
+    of it: its first unit of work takes over the session already checked out for it."""
+    async with updates.take_session(update, factory) or factory() as session:
+        uow = UnitOfWork(session, update)
         try:
             yield uow
         finally:

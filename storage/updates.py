@@ -16,7 +16,6 @@ and its transaction (and so its effect) is rolled back.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -33,7 +32,8 @@ KEEP_FOR = timedelta(days=7)
 
 @dataclass
 class HandlingUpdate:
-    """The update the current task is processing (set by the update processor)."""
+    """The update being processed, as the update processor (`bot.processor`) checked it; its
+    handlers receive it as `BotContext.handling` and pass it to their units of work."""
 
     update_id: int
     now: datetime
@@ -48,9 +48,6 @@ class HandlingUpdate:
     # one instead of two). None once taken, or when the processor has none to hand on.
     session: AsyncSession | None = None
     factory: async_sessionmaker[AsyncSession] | None = None
-
-
-CURRENT: ContextVar[HandlingUpdate | None] = ContextVar("current_update", default=None)
 
 
 class AlreadyHandled(Exception):
@@ -81,19 +78,17 @@ async def seen_with_sender(session: AsyncSession, update_id: int, telegram_user_
     return bool(row[1]), row[0]
 
 
-def add_to(session: AsyncSession) -> HandlingUpdate | None:
-    """Adds the current update's row to the session's transaction, once per update."""
-    handling = CURRENT.get()
+def add_to(session: AsyncSession, handling: HandlingUpdate | None) -> HandlingUpdate | None:
+    """Adds the update's row to the session's transaction, once per update."""
     if handling is None or handling.recorded:
         return None
     session.add(ProcessedUpdate(update_id=handling.update_id, processed_at=handling.now))
     return handling
 
 
-def take_session(factory: async_sessionmaker[AsyncSession]) -> AsyncSession | None:
-    """The current update's checked session, if it is still there and from `factory`; whoever
-    takes it closes it (it is handed on once)."""
-    handling = CURRENT.get()
+def take_session(handling: HandlingUpdate | None, factory: async_sessionmaker[AsyncSession]) -> AsyncSession | None:
+    """The update's checked session, if it is still there and from `factory`; whoever takes it
+    closes it (it is handed on once)."""
     if handling is None or handling.session is None or handling.factory is not factory:
         return None
     session, handling.session = handling.session, None

@@ -32,9 +32,9 @@ from sqlalchemy.engine import Engine
 from telegram import Bot
 
 from bot import scheduler
-from bot.clock import FixedClock
 from bot.config import Settings
 from bot.sender import OutboxSender
+from storage.clock import FixedClock
 from storage.db import make_async_engine, make_session_factory
 from tests.forkserver import emit
 

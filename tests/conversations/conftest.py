@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import build_application, on_shutdown, on_startup
-from bot.clock import FixedClock
 from bot.config import Settings
 from bot.emulator import BotApiEmulator, UserChat
 from storage import officers
+from storage.clock import FixedClock
 from storage.creditcode import check_character
 from storage.db import make_async_engine, make_session_factory
 from storage.enums import Role

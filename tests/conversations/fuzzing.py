@@ -39,16 +39,16 @@ from sqlalchemy import text as sql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import FORMS
-from bot.clock import FixedClock
 from bot.emulator import BotApiEmulator, UserChat
 from bot.emulator.models import ApiCall
-from bot.render import label, render
 from bot.sender import Pacer
 from handlers.forms import PENDING, DateStep, LookupStep, MediaStep, MultiStep, NumberStep, TextStep
 from handlers.nomination import ContactsStep, NameStep, clean_name
-from handlers.reminders import AwayStep, run_sweep
+from handlers.reminders import AwayStep
+from output.render import label, render
 from storage import development, foundings, officers, people, visits
 from storage import feedback as feedbacks
+from storage.clock import FixedClock
 from storage.db import make_async_engine, make_session_factory
 from storage.enums import FeedbackStatus, ReviewStatus, Role
 from storage.models import (
@@ -67,6 +67,7 @@ from storage.models import (
 )
 from storage.officers import Member
 from storage.scope import covers
+from storage.sweep import sweep as run_sweep
 from storage.uow import unit_of_work
 from tests.conversations.conftest import NOW, TODAY, _enterprise, start_bot, stop_bot
 
@@ -516,7 +517,7 @@ class Harness:
         self.app = await start_bot(self.emu, FixedClock(NOW))
         # The sender paces messages a second apart per chat, as Telegram wants; here on a clock of
         # its own that its sleeps advance, so notices and reminders go out without waiting.
-        sender = self.app.bot_data.sender
+        sender = self.app.bot_data.outbox
         sender.timer = lambda: self.paced
 
         async def sleep(seconds: float) -> None:
@@ -567,8 +568,8 @@ class Harness:
         violations = len(self.emu.violations)
         # The reminders of the morning sweep reach the officer, with their buttons.
         data = self.app.bot_data
-        data.sender.pacer = Pacer()
-        await data.sender.drain(self.app.bot, self.factory, limit=50)
+        data.outbox.pacer = Pacer()
+        await data.outbox.drain(self.app.bot, self.factory, limit=50)
         assert self.emu.violations[violations:] == [], "draining the seeded reminders broke the API contract"
         try:
             for step, action in enumerate(script):

@@ -26,10 +26,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram.ext import CallbackQueryHandler
 
-from bot.clock import FixedClock
 from bot.emulator import BotApiEmulator
-from bot.render import label, render
+from output.render import label, render
 from storage import officers, throttle
+from storage.clock import FixedClock
 from storage.enums import Role
 from storage.models import (
     Assignment,

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import FixedClock
 from bot.emulator import BotApiEmulator
+from storage.clock import FixedClock
 from storage.models import Draft, Visit
 from tests.conversations.conftest import Talk, start_bot, stop_bot
 

@@ -22,10 +22,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import FixedClock
 from bot.emulator import ApiCall, BotApiEmulator
 from bot.retry import Failure, TelegramRetry
 from storage import outbox
+from storage.clock import FixedClock
 from storage.migrate import upgrade
 from storage.models import Draft, OutboxMessage, Visit
 from storage.uow import unit_of_work
@@ -219,11 +219,11 @@ async def test_the_outbox_puts_a_send_of_unknown_outcome_back_and_sends_it_once_
                              text="<b>提醒</b> 请走访", not_before=clock.now())
         await uow.commit()
     emulator.fail_next("sendMessage", **FAULTS[fault])
-    first = await data.sender.drain(bot.bot, data.session_factory)
+    first = await data.outbox.drain(bot.bot, data.session_factory)
     assert first.sent == [] and len(first.retried) == 1
     assert list(_limiter(bot).retried) == []  # not resent on the spot by the retry layer either
     clock.advance(timedelta(minutes=1))  # past the sender's backoff
-    second = await data.sender.drain(bot.bot, data.session_factory)
+    second = await data.outbox.drain(bot.bot, data.session_factory)
     assert second.sent == first.retried
     assert [text for text in _shown(officer) if "请走访" in text] == ["提醒 请走访"]
     async with factory() as session:
@@ -326,11 +326,11 @@ class TestDatabaseOutage:
                                  kind="notice", text="数据库恢复后送达", not_before=clock.now())
             await uow.commit()
         pg.stop(immediate=True)
-        during = await data.sender.drain(bot.bot, data.session_factory)
+        during = await data.outbox.drain(bot.bot, data.session_factory)
         assert during.interrupted and during.sent == []
         assert not any("数据库恢复后送达" in text for text in _shown(officer))
         pg.start()
-        after = await data.sender.drain(bot.bot, data.session_factory)
+        after = await data.outbox.drain(bot.bot, data.session_factory)
         assert not after.interrupted and len(after.sent) == 1
         assert [text for text in _shown(officer) if "数据库恢复后送达" in text] == ["数据库恢复后送达"]
         assert emulator.violations == []

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import FixedClock
 from bot.emulator import BotApiEmulator
 from handlers.feedback import new_feedback_button, owner_link_button
+from storage.clock import FixedClock
 from storage.models import AuditEntry, Draft, Enterprise, Feedback
 from storage.uow import unit_of_work
 from tests.conversations.conftest import NOW, Talk, World

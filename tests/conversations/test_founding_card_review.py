@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import FixedClock
 from bot.emulator import BotApiEmulator
+from storage.clock import FixedClock
 from storage.models import AuditEntry, Enterprise, Founding, Review, Visit
 from tests.conversations.conftest import Talk, World
 

@@ -7,9 +7,9 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import FixedClock
 from bot.emulator import BotApiEmulator
 from handlers import nomination
+from storage.clock import FixedClock
 from storage.models import AuditEntry, Draft, Person
 from tests.conversations.conftest import Talk, World
 

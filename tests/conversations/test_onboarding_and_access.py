@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import FixedClock
 from bot.emulator import BotApiEmulator
 from storage import officers
+from storage.clock import FixedClock
 from storage.creditcode import check_character
 from storage.enums import Role
 from storage.models import Assignment, AuditEntry, Draft, Enterprise, User

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.emulator import BotApiEmulator
-from bot.render import LOCALES, environment
 from handlers import people as people_handlers
+from output.render import LOCALES, environment
 from storage import people
 from storage.models import AuditEntry, Person, ReviewNote, User
 from storage.uow import unit_of_work

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import FixedClock
 from bot.emulator import BotApiEmulator
+from storage.clock import FixedClock
 from storage.models import Draft, ProcessedUpdate, Visit
 from tests.conversations.conftest import Talk, start_bot, stop_bot
 

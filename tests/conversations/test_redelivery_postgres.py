@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 
 from bot.app import build_application
-from bot.clock import FixedClock
 from bot.config import Settings
 from bot.emulator import BotApiEmulator
+from storage.clock import FixedClock
 from storage.models import ProcessedUpdate, Visit
 from tests.conftest import _truncate_all
 from tests.conversations.conftest import Talk

@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 
-from bot.clock import FixedClock
 from bot.emulator import BotApiEmulator
-from handlers.reminders import render_reminders, run_sweep
+from output.reminders import render_reminders
+from storage.clock import FixedClock
 from storage.models import Draft, Feedback, OutboxMessage, Person, ReminderSnooze, User
+from storage.sweep import sweep as run_sweep
 from storage.uow import unit_of_work
 from tests.conversations.conftest import NOW, Talk, World
 

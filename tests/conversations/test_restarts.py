@@ -41,11 +41,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import scheduler
-from bot.clock import SystemClock, local_today
 from bot.config import Settings
 from bot.emulator import ApiCall, BotApiEmulator, UserChat
-from handlers.reminders import render_reminders
+from output.reminders import render_reminders
 from storage import officers, outbox
+from storage.clock import SystemClock, local_today
 from storage.creditcode import check_character
 from storage.db import make_async_engine, make_session_factory
 from storage.digests import week_of

@@ -18,14 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot
 
-from bot.clock import FixedClock
 from bot.emulator import BotApiEmulator, UserChat
-from bot.sender import Composed, OutboxSender
-from handlers.reminders import run_sweep
+from bot.sender import OutboxSender
+from output.reminders import Composed
 from storage import outbox
 from storage import sweep as sweeps
+from storage.clock import FixedClock
 from storage.enums import Role
 from storage.models import Assignment, Enterprise, OutboxMessage, User, Visit
+from storage.sweep import sweep as run_sweep
 from storage.uow import unit_of_work
 
 TZ = ZoneInfo("Asia/Shanghai")

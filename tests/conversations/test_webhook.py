@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import webhook
 from bot.app import build_application
-from bot.clock import FixedClock
 from bot.config import Settings
 from bot.emulator import BotApiEmulator
+from storage.clock import FixedClock
 from storage.models import ProcessedUpdate, Visit
 from tests.conversations.conftest import Talk, World
 from tests.conversations.test_redelivery import STEPS, _act

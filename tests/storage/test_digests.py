@@ -18,11 +18,11 @@ from telegram import Bot
 
 from bot import scheduler
 from bot.cli import _send_digests
-from bot.clock import FixedClock
 from bot.config import Settings
-from bot.digests import queue_weekly
 from bot.emulator import BotApiEmulator
 from bot.sender import OutboxSender
+from output.digests import queue_weekly
+from storage.clock import FixedClock
 from storage.creditcode import check_character
 from storage.digests import (
     SubRegion,

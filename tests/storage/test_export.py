@@ -11,7 +11,7 @@ from openpyxl.workbook import Workbook
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.export import (
+from output.ledger import (
     FEEDBACK_HEADERS,
     FOUNDING_HEADERS,
     LEDGER_HEADERS,
@@ -225,7 +225,7 @@ async def test_the_digests_ledger_lists_the_visits_of_the_last_twelve_months(
     """A weekly attachment must not grow with the years: the digest's ledger starts its visits
     sheet a year back (the 2026-09-01 visit is out on 2027-09-15), the rest of the workbook and
     `/export`'s ledger keep everything; the audit entry says which visits went out."""
-    from bot.digests import LEDGER_VISITS_DAYS, supervisor_messages
+    from output.digests import LEDGER_VISITS_DAYS, supervisor_messages
     from storage.digests import week_of
 
     ids = await _seed(session_factory)

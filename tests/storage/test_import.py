@@ -6,9 +6,9 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.importer import ImportFileError, ImportReport, format_report, import_enterprises
 from storage.creditcode import check_character
 from storage.enums import Role
+from storage.importer import ImportFileError, ImportReport, format_report, import_enterprises
 from storage.models import Assignment, AuditEntry, Enterprise, HeadcountRecord, User
 from storage.officers import create_invite
 from storage.pinyin import initials

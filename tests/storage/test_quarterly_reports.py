@@ -16,11 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import scheduler
-from bot.clock import FixedClock
 from bot.config import Settings
-from bot.reports import previous_quarter, queue_quarterly, queue_year_end
 from bot.scheduler import Runtime
 from bot.sender import OutboxSender
+from output.reports import previous_quarter, queue_quarterly, queue_year_end
+from storage.clock import FixedClock
 from storage.creditcode import check_character
 from storage.models import Assignment, Enterprise, Feedback, Founding, OutboxMessage, Person, User, Visit
 from storage.uow import unit_of_work

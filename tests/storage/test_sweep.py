@@ -14,7 +14,7 @@ from handlers import feedback as feedback_handlers
 from handlers import people as people_handlers
 from handlers import visit as visit_handlers
 from handlers.adapter import DRAFT_BUTTON
-from handlers.reminders import LATER, SKIP, render_reminders
+from output.reminders import LATER, SKIP, render_reminders
 from storage import development
 from storage import sweep as sweeps
 from storage.models import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import warnings
 from datetime import date
 
-from bot.digests import chart_png, render_officer_summary, render_supervisor_digest, split_message, utf16_len
 from bot.emulator import parse_html
+from output.digests import chart_png, render_officer_summary, render_supervisor_digest, split_message, utf16_len
 from storage.digests import OfficerSummary, SubRegion, SupervisorDigest
 
 WEEK = date(2026, 11, 16)

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from bot.render import label, render
 from handlers.forms import (
     CANCEL,
     DONE,
@@ -40,6 +39,7 @@ from handlers.forms import (
     TextStep,
     invalid,
 )
+from output.render import label, render
 from storage.enums import Role
 from storage.officers import Member
 

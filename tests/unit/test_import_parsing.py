@@ -3,14 +3,14 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from bot.importer import (
+from storage.enums import EnterpriseKind, MassOrg, PartyOrg
+from storage.importer import (
     ImportFileError,
     RowError,
     map_headers,
     parse_row,
     read_rows,
 )
-from storage.enums import EnterpriseKind, MassOrg, PartyOrg
 from storage.registry import EnterpriseRecord
 
 VALID = "91350100M000100Y43"

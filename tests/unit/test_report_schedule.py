@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.reports import first_working_day, is_first_working_day_of_quarter, is_first_working_day_of_year
 from bot.scheduler import quarterly_trigger, year_end_trigger
+from output.reports import first_working_day, is_first_working_day_of_quarter, is_first_working_day_of_year
 
 TZ = ZoneInfo("Asia/Shanghai")
 

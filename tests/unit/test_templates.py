@@ -15,8 +15,8 @@ from jinja2 import UndefinedError
 from jinja2.runtime import Macro
 
 from bot.emulator import parse_html, utf16_len
-from bot.render import LOCALES, TEMPLATES, environment, label, render
 from handlers.common import ROLE_COMMANDS, command_descriptions
+from output.render import LOCALES, TEMPLATES, environment, label, render
 from storage.development import Pipeline, milestones
 from storage.digests import OfficerSummary, SubRegion, SupervisorDigest
 from storage.enterprises import EnterpriseCard, EnterpriseRow, VisitLine

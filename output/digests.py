@@ -29,9 +29,8 @@ from matplotlib.ticker import MaxNLocator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.export import build_ledger
-from bot.render import label, render
-from handlers.supervisor import ledger_filename
+from output.ledger import build_ledger, ledger_filename
+from output.render import label, render
 from storage import outbox
 from storage.digests import (
     OfficerSummary,

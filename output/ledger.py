@@ -20,6 +20,7 @@ import asyncio
 import io
 import logging
 import os
+import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -39,7 +40,7 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlalchemy import ColumnElement, Select, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.render import label
+from output.render import label
 from storage import audit, development, rules
 from storage import feedback as feedback_store
 from storage.enums import (
@@ -466,6 +467,16 @@ def _founding_rows(foundings: list[tuple[Founding, str, str, str]]) -> list[list
         ]
         for founding, enterprise_name, region, officer_name in foundings
     ]
+
+
+# Characters that Windows, where the ledger is usually opened, refuses in a file name.
+UNSAFE_IN_FILENAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+def ledger_filename(region: str, today: date) -> str:
+    """`台账-枝江市-20261125.xlsx` for 宜昌市/枝江市 on 2026-11-25."""
+    last = region.rsplit(SEPARATOR, 1)[-1]
+    return f"台账-{UNSAFE_IN_FILENAME.sub('_', last)}-{today:%Y%m%d}.xlsx"
 
 
 def sub_region(region: str, scope: str) -> str:

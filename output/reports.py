@@ -19,8 +19,8 @@ from openpyxl.styles import Font
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.digests import attachment
-from bot.render import render
+from output.digests import attachment
+from output.render import render
 from storage import outbox
 from storage import reports as figures
 from storage.enums import Role
