@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -147,17 +146,15 @@ class FormRunner:
                     answers = {"enterprise": int(match[1])}
         await self.start(update, context, form, answers)
 
-    async def reopen(self, update: Update, context: BotContext, form: str, pattern: re.Pattern[str],
-                     load: Callable[[UnitOfWork, Member, int], Awaitable[dict[str, Any] | None]]) -> None:
-        """Reopens a saved record on its form's confirmation card for a correction. `load`
-        returns the record's answers (with `_record`), or None when it is not in the caller's
-        region or may no longer be corrected."""
+    async def reopen(self, update: Update, context: BotContext, form: str, pattern: re.Pattern[str]) -> None:
+        """Reopens a saved record (the button's id) on its form's confirmation card for a
+        correction, if the caller may still correct it (`FormEngine.reopen`)."""
         query, member = update.callback_query, context.member
         match = pattern.fullmatch(query.data or "") if query is not None else None
         if query is None or member is None or match is None:
             return
         async with context.unit_of_work() as uow:
-            answers = await load(uow, member, int(match[1]))
+            answers = await self.engine.reopen(self._ctx(uow, context, member), form, int(match[1]))
         if answers is None:
             await query.answer(label("correction_closed", context.locale()), show_alert=True)
             return

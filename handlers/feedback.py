@@ -25,6 +25,7 @@ from handlers.context import BotContext
 from handlers.forms import (
     ChoiceStep,
     ConfirmStep,
+    Correction,
     Form,
     FormContext,
     FormState,
@@ -38,7 +39,7 @@ from handlers.forms import (
 )
 from handlers.pickers import EnterpriseSource
 from output.render import label, render
-from storage import enterprises, outbox, reviews
+from storage import enterprises, outbox
 from storage import feedback as feedbacks
 from storage.enums import FeedbackCategory, FeedbackStatus, Role, Urgency
 from storage.models import Enterprise, Feedback
@@ -137,6 +138,8 @@ FORM = Form(
     confirm=ConfirmStep(card="feedback/confirm"),
     describe=lambda ctx, answers: describe(ctx, answers),
     save=lambda ctx, answers: save(ctx, answers),
+    correction=(CORRECTION := Correction(entity=feedbacks.ENTITY, get=feedbacks.get_in_scope,
+                                         answers=lambda ctx, item: answers_of(ctx, item))),
 )
 
 # Resolving or closing asks for one note, then saves: started with {"item": id, "to": status}.
@@ -189,7 +192,6 @@ async def describe(ctx: FormContext, answers: dict[str, Any]) -> dict[str, Any]:
         "content": content.get("text"),
         "content_voice": "voice" in content,
         "urgency": label(f"feedback.urgency_{answers['urgency']}", ctx.locale) if answers.get("urgency") else None,
-        "correcting": "_record" in answers,
     }
 
 
@@ -203,17 +205,15 @@ async def save(ctx: FormContext, answers: dict[str, Any]) -> Saved:
         enterprise_id=enterprise.id, raised_by=_raised_by(answers, enterprise, ctx.locale) or "", channel="officer",
         category=answers["category"], content=_content(answers), urgency=answers["urgency"], officer_id=ctx.member.id,
     )
-    correcting = "_record" in answers
-    if correcting:
-        item = await feedbacks.get_in_scope(ctx.session, answers["_record"], ctx.member.region)
-        if item is None or not await _may_correct(ctx.session, item, ctx.member, ctx.now):
-            raise PermissionError("feedback may no longer be corrected")
+    item: Feedback = ctx.correcting
+    if item is not None:
         await feedbacks.correct(ctx.session, item, new, actor_id=ctx.member.id, actor_label=ctx.member.name,
                                 now=ctx.now)
     else:
         item = await feedbacks.create(ctx.session, new, actor_id=ctx.member.id, actor_label=ctx.member.name,
                                       now=ctx.now)
-    receipt = render("feedback/saved", ctx.locale, number=item.id, enterprise=enterprise.name, corrected=correcting)
+    receipt = render("feedback/saved", ctx.locale, number=item.id, enterprise=enterprise.name,
+                     corrected=ctx.correcting is not None)
     return Saved(Prompt(receipt, ((link(item_button(item.id), label("feedback.show_item", ctx.locale)),),)), item)
 
 
@@ -281,17 +281,12 @@ async def save_link(ctx: FormContext, answers: dict[str, Any]) -> Saved:
     return Saved(Prompt(text), invite)
 
 
-async def _may_correct(session: Any, item: Feedback, member: Member, now: Any) -> bool:
-    return await reviews.may_correct(session, entity=feedbacks.ENTITY, entity_id=item.id, author_id=item.officer_id,
-                                     created_at=item.created_at, member_id=member.id, now=now)
-
-
-def answers_of(item: Feedback, enterprise: Enterprise, locale: str) -> dict[str, Any]:
+async def answers_of(ctx: FormContext, item: Feedback) -> dict[str, Any]:
     """The form's answers for a saved item: a correction starts from them, on the card."""
-    as_owner = item.raised_by in {enterprise.owner_name, label("feedback.raised_owner", locale)}
+    enterprise = await ctx.session.get_one(Enterprise, item.enterprise_id)
+    as_owner = item.raised_by in {enterprise.owner_name, label("feedback.raised_owner", ctx.locale)}
     voice = feedbacks.voice_file(item.content)
     answers: dict[str, Any] = {
-        "_record": item.id,
         "enterprise": item.enterprise_id,
         "raised_by": "owner" if as_owner else "other",
         "category": item.category,
@@ -384,7 +379,7 @@ def _card_markup(row: feedbacks.FeedbackRow, role: Role, correctable: bool, loca
 async def _card(session: Any, item: Feedback, member: Member, locale: str,
                 now: Any) -> tuple[str, InlineKeyboardMarkup | None, feedbacks.FeedbackRow]:
     row = await feedbacks.row(session, item, now)
-    correctable = member.role == Role.OFFICER and await _may_correct(session, item, member, now)
+    correctable = await CORRECTION.allows(session, member, item, now)
     return render("feedback/card", locale, item=row), _card_markup(row, member.role, correctable, locale), row
 
 
@@ -447,21 +442,7 @@ async def move(update: Update, context: BotContext) -> None:
 
 async def correct(update: Update, context: BotContext) -> None:
     """Reopens the item on its confirmation card while its author may still correct it."""
-    query, member = update.callback_query, context.member
-    match = CORRECT.fullmatch(query.data or "") if query else None
-    if query is None or member is None or match is None:
-        return
-    locale = context.locale()
-    async with context.unit_of_work() as uow:
-        item = await feedbacks.get_in_scope(uow.session, int(match[1]), member.region)
-        allowed = (item is not None and member.role == Role.OFFICER
-                   and await _may_correct(uow.session, item, member, context.bot_data.now()))
-        enterprise = await uow.session.get(Enterprise, item.enterprise_id) if item is not None else None
-    if item is None or enterprise is None or not allowed:
-        await query.answer(label("correction_closed", locale), show_alert=True)
-        return
-    await query.answer()
-    await context.bot_data.runner.start(update, context, FORM.name, answers_of(item, enterprise, locale))
+    await context.bot_data.runner.reopen(update, context, FORM.name, CORRECT)
 
 
 async def new_feedback(update: Update, context: BotContext) -> None:

@@ -24,6 +24,8 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from output.render import label, render
+from storage import reviews
+from storage.enums import Role
 from storage.officers import Member
 
 # Engine keys of buttons. Form option keys never start with "~".
@@ -31,6 +33,8 @@ SKIP, DONE, SUBMIT, CANCEL, EDIT, TODAY, YESTERDAY, OTHER, SEARCH = (
     "~skip", "~done", "~submit", "~cancel", "~edit:", "~today", "~yesterday", "~other", "~search",
 )
 PENDING = "_pending"  # scratch answer: selections or media collected so far
+# The id of the saved record a correction started from (`Correction`): no step asks it.
+RECORD = "_record"
 # Kept on an open draft while the user decides whether to continue it or start another form:
 # the other form and the values it was started with (a button's enterprise, a record).
 NEXT = "_next"
@@ -100,6 +104,9 @@ class FormContext:
     locale: str
     today: date
     now: datetime
+    # While saving a correction: the saved record being corrected, loaded and checked by the
+    # engine (in the caller's region, and theirs to correct now). None for a new record.
+    correcting: Any = None
 
 
 @dataclass(frozen=True)
@@ -492,6 +499,39 @@ class Saved:
     others: tuple[Notice, ...] = ()
 
 
+def _never(record: Any) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A form whose saved records their author may reopen on its card and correct: within 24
+    hours of saving, or at any time while a supervisor has sent the record back
+    (`storage.reviews.may_correct`). The engine loads and checks the record when the card is
+    reopened and again when it is saved, and hands it to the form's save as `ctx.correcting`;
+    the save stores the correction, which its storage function audits and sends back to review.
+
+    The record has `id`, `officer_id` (its author) and `created_at`."""
+
+    entity: str  # the record's name in reviews and the audit log
+    # The record if it is in the caller's region (session, id, region), else None.
+    get: Callable[[AsyncSession, int, str], Awaitable[Any]]
+    # The form's answers for the saved record: the card shows them, ready to edit.
+    answers: Callable[[FormContext, Any], Awaitable[dict[str, Any]]]
+    # Records the form cannot put back as they are (a withdrawn person: no such stage to choose).
+    closed: Callable[[Any], bool] = _never
+    # Who may correct (their own records): officers, who file them.
+    roles: tuple[Role, ...] = (Role.OFFICER,)
+
+    async def allows(self, session: AsyncSession, member: Member, record: Any, now: datetime) -> bool:
+        """Whether `member` may correct the record now (its card shows 修改 then)."""
+        if member.role not in self.roles or self.closed(record):
+            return False
+        return await reviews.may_correct(session, entity=self.entity, entity_id=record.id,
+                                         author_id=record.officer_id, created_at=record.created_at,
+                                         member_id=member.id, now=now)
+
+
 @dataclass(frozen=True)
 class Form:
     name: str
@@ -501,6 +541,7 @@ class Form:
     # Values for the card template (names looked up from ids, and so on).
     describe: Callable[[FormContext, dict[str, Any]], Awaitable[dict[str, Any]]]
     save: Callable[[FormContext, dict[str, Any]], Awaitable[Saved]]
+    correction: Correction | None = None
 
     def step(self, name: str) -> Step:
         for step in self.steps:
@@ -526,6 +567,35 @@ class FormEngine:
 
     def form(self, name: str) -> Form:
         return self.forms[name]
+
+    async def correctable(self, ctx: FormContext, form_name: str, record_id: int) -> Any | None:
+        """The saved record of the form if `ctx.member` may correct it now, else None."""
+        correction = self.forms[form_name].correction
+        if correction is None:
+            return None
+        record = await correction.get(ctx.session, record_id, ctx.member.region)
+        if record is None or not await correction.allows(ctx.session, ctx.member, record, ctx.now):
+            return None
+        return record
+
+    async def reopen(self, ctx: FormContext, form_name: str, record_id: int) -> dict[str, Any] | None:
+        """The answers that open the form on a saved record's card for its correction; None
+        when the caller may not correct it (not theirs, out of region, or closed)."""
+        record = await self.correctable(ctx, form_name, record_id)
+        correction = self.forms[form_name].correction
+        if record is None or correction is None:
+            return None
+        return {RECORD: record.id, **await correction.answers(ctx, record)}
+
+    async def _save(self, ctx: FormContext, form: Form, answers: dict[str, Any]) -> Saved:
+        """Saves the answers; a correction only while its record may still be corrected (it
+        may have left the region, or its 24 hours passed, since the card was reopened)."""
+        if RECORD in answers:
+            record = await self.correctable(ctx, form.name, answers[RECORD])
+            if record is None:
+                raise PermissionError(f"{form.name} {answers[RECORD]} may no longer be corrected")
+            ctx = replace(ctx, correcting=record)
+        return await form.save(ctx, answers)
 
     async def start(self, ctx: FormContext, form_name: str, answers: dict[str, Any] | None = None) -> Outcome:
         """A new draft at the first step that has no answer yet (prefilled answers skip steps)."""
@@ -573,7 +643,7 @@ class FormEngine:
         elif form.confirm is not None:
             name = form.confirm.name
         else:
-            saved = await form.save(ctx, form.answered(state.answers))
+            saved = await self._save(ctx, form, form.answered(state.answers))
             return Outcome(None, (*before, Reply(saved.receipt)), saved=saved.record, others=saved.others)
         new = replace(state, step=name, mode=None, seq=state.seq + 1, editing=state.editing and pending is not None)
         return Outcome(new, (*before, Reply(await self._ask(ctx, form, new))))
@@ -590,7 +660,9 @@ class FormEngine:
         return await form.step(state.step).ask(ctx, state)
 
     async def _card(self, ctx: FormContext, form: Form, state: FormState, confirm: ConfirmStep) -> Prompt:
-        values = await form.describe(ctx, form.answered(state.answers))
+        answers = form.answered(state.answers)
+        # Every card says whether it shows a new record or the correction of a saved one.
+        values = {"correcting": RECORD in answers, **await form.describe(ctx, answers)}
         text = render(confirm.card, ctx.locale, **values)
         edits = [
             Option(EDIT + step.name, label("edit", ctx.locale, field=label(step.title, ctx.locale)))
@@ -606,7 +678,7 @@ class FormEngine:
 
     async def _on_confirm(self, ctx: FormContext, form: Form, state: FormState, incoming: Incoming) -> Outcome:
         if incoming.key == SUBMIT:
-            saved = await form.save(ctx, form.answered(state.answers))
+            saved = await self._save(ctx, form, form.answered(state.answers))
             return Outcome(None, (Reply(saved.receipt),), saved=saved.record, others=saved.others)
         if incoming.key == CANCEL:
             return Outcome(None, (Reply(Prompt(render("forms/cancelled", ctx.locale))),))

@@ -14,6 +14,7 @@ from handlers.context import BotContext
 from handlers.forms import (
     ChoiceStep,
     ConfirmStep,
+    Correction,
     DateStep,
     Form,
     FormContext,
@@ -26,10 +27,9 @@ from handlers.forms import (
 )
 from handlers.pickers import EnterpriseSource
 from output.render import label, render
-from storage import audit, enterprises, foundings, reviews
+from storage import enterprises, foundings
 from storage.enums import FoundingMethod, PartyOrg, Role
-from storage.officers import Member
-from storage.uow import UnitOfWork
+from storage.models import Founding
 
 START = re.compile(r"^found:start:(\d{1,9})\Z")
 CORRECT = re.compile(r"^found:correct:(\d{1,9})\Z")
@@ -52,6 +52,8 @@ FORM = Form(
     confirm=ConfirmStep(card="founding/confirm"),
     describe=lambda ctx, answers: describe(ctx, answers),
     save=lambda ctx, answers: save(ctx, answers),
+    correction=Correction(entity=foundings.ENTITY, get=foundings.get_in_scope,
+                          answers=lambda ctx, founding: answers_of(founding)),
 )
 FORMS = (FORM,)
 
@@ -71,7 +73,6 @@ async def describe(ctx: FormContext, answers: dict[str, Any]) -> dict[str, Any]:
         "method": label(f"founding.method_{answers['method']}", ctx.locale) if answers.get("method") else None,
         "secretary": (answers.get("secretary") or {}).get("text"),
         "members": answers.get("members"),
-        "correcting": "_record" in answers,
     }
 
 
@@ -85,25 +86,24 @@ async def save(ctx: FormContext, answers: dict[str, Any]) -> Saved:
         org_type=answers["org_type"], method=answers["method"], secretary=answers["secretary"]["text"],
         members=answers["members"], officer_id=ctx.member.id,
     )
-    if "_record" in answers:
-        founding = await foundings.get_in_scope(ctx.session, answers["_record"], ctx.member.region)
-        if founding is None or not await _may_correct(ctx, founding.id, founding.officer_id, founding.created_at):
-            raise PermissionError("founding may no longer be corrected")
-        before = await foundings.update(ctx.session, founding, new, actor_label=ctx.member.name, now=ctx.now)
-        await reviews.record_correction(ctx.session, entity="founding", entity_id=founding.id, actor_id=ctx.member.id,
-                                        actor_label=ctx.member.name, before=before,
-                                        after=audit.snapshot(founding),
-                                        now=ctx.now)
+    founding: Founding = ctx.correcting
+    if founding is not None:
+        await foundings.correct(ctx.session, founding, new, actor_id=ctx.member.id, actor_label=ctx.member.name,
+                                now=ctx.now)
     else:
         founding = await foundings.create(ctx.session, new, actor_label=ctx.member.name, now=ctx.now)
     text = render("founding/saved", ctx.locale, number=founding.id, enterprise=enterprise.name,
-                  corrected="_record" in answers)
+                  corrected=ctx.correcting is not None)
     return Saved(Prompt(text, ((link(f"found:correct:{founding.id}", label("correct", ctx.locale)),),)), founding)
 
 
-async def _may_correct(ctx: FormContext, founding_id: int, author_id: int, created_at: Any) -> bool:
-    return await reviews.may_correct(ctx.session, entity="founding", entity_id=founding_id, author_id=author_id,
-                                     created_at=created_at, member_id=ctx.member.id, now=ctx.now)
+async def answers_of(founding: Founding) -> dict[str, Any]:
+    """The form's answers for a saved founding: a correction starts from them, on the card."""
+    return {
+        "enterprise": founding.enterprise_id, "founded_on": founding.founded_on.isoformat(),
+        "org_type": founding.org_type, "method": founding.method, "secretary": {"text": founding.secretary},
+        "members": founding.members,
+    }
 
 
 async def start_found(update: Update, context: BotContext) -> None:
@@ -114,21 +114,7 @@ async def start_found(update: Update, context: BotContext) -> None:
 
 async def correct_founding(update: Update, context: BotContext) -> None:
     """Reopens a saved founding on its confirmation card, if it may still be corrected."""
-
-    async def load(uow: UnitOfWork, member: Member, founding_id: int) -> dict[str, Any] | None:
-        founding = await foundings.get_in_scope(uow.session, founding_id, member.region)
-        if founding is None or not await reviews.may_correct(
-            uow.session, entity="founding", entity_id=founding.id, author_id=founding.officer_id,
-            created_at=founding.created_at, member_id=member.id, now=context.bot_data.now(),
-        ):
-            return None
-        return {
-            "_record": founding.id, "enterprise": founding.enterprise_id, "founded_on": founding.founded_on.isoformat(),
-            "org_type": founding.org_type, "method": founding.method, "secretary": {"text": founding.secretary},
-            "members": founding.members,
-        }
-
-    await context.bot_data.runner.reopen(update, context, FORM.name, CORRECT, load)
+    await context.bot_data.runner.reopen(update, context, FORM.name, CORRECT)
 
 
 def handlers() -> list[BaseHandler[Update, BotContext, Any]]:

@@ -18,10 +18,12 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 from handlers import common
 from handlers.context import BotContext
 from handlers.forms import (
+    RECORD,
     SKIP,
     Accept,
     ChoiceStep,
     ConfirmStep,
+    Correction,
     DateStep,
     Form,
     FormContext,
@@ -39,12 +41,10 @@ from handlers.forms import (
 )
 from handlers.pickers import EnterpriseSource
 from output.render import label, render
-from storage import development, enterprises, people, reviews
+from storage import development, enterprises, people
 from storage.development import ORDER, Pipeline, Problem
 from storage.enums import Gender, Role, Stage
 from storage.models import Person
-from storage.officers import Member
-from storage.uow import UnitOfWork
 
 START = re.compile(r"^nominate:start:(\d{1,9})\Z")
 CORRECT = re.compile(r"^nominate:correct:(\d{1,9})\Z")
@@ -178,7 +178,7 @@ class EnterpriseStep(LookupStep):
         result = await super().accept(ctx, state, incoming)
         if isinstance(result, Accept):
             answers = state.answers
-            return await _duplicate_problem(ctx, result.value, answers.get("name"), answers.get("_record")) or result
+            return await _duplicate_problem(ctx, result.value, answers.get("name"), answers.get(RECORD)) or result
         return result
 
 
@@ -194,7 +194,7 @@ class NameStep(TextStep):
         if not is_name(name):
             return invalid("name_invalid")
         answers = state.answers
-        return await _duplicate_problem(ctx, answers.get("enterprise"), name, answers.get("_record")) or Accept(name)
+        return await _duplicate_problem(ctx, answers.get("enterprise"), name, answers.get(RECORD)) or Accept(name)
 
 
 @dataclass(frozen=True)
@@ -308,6 +308,11 @@ FORM = Form(
     confirm=ConfirmStep(card="nomination/confirm"),
     describe=lambda ctx, answers: describe(ctx, answers),
     save=lambda ctx, answers: save(ctx, answers),
+    # The nominating officer; a withdrawn person's record is closed (the form has no
+    # 'withdrawn' stage to put back).
+    correction=(CORRECTION := Correction(entity=people.ENTITY, get=people.get_in_scope,
+                                         answers=lambda ctx, person: answers_of(person),
+                                         closed=lambda person: person.stage == Stage.WITHDRAWN)),
 )
 FORMS = (FORM,)
 
@@ -339,7 +344,6 @@ async def describe(ctx: FormContext, answers: dict[str, Any]) -> dict[str, Any]:
         "dates": {name: _day(answers.get(name)) for name in people.DATE_FIELDS},
         "contacts": list(answers.get("contacts") or []),
         "notes": (answers.get("notes") or {}).get("text"),
-        "correcting": "_record" in answers,
     }
 
 
@@ -363,38 +367,26 @@ async def save(ctx: FormContext, answers: dict[str, Any]) -> Saved:
     enterprise = await enterprises.get_in_scope(ctx.session, answers["enterprise"], ctx.member.region)
     if enterprise is None:
         raise PermissionError("enterprise left the officer's scope")
-    if await people.duplicate(ctx.session, enterprise.id, answers["name"], exclude_id=answers.get("_record")):
+    if await people.duplicate(ctx.session, enterprise.id, answers["name"], exclude_id=answers.get(RECORD)):
         raise PermissionError("person nominated at this enterprise meanwhile")
-    correcting = "_record" in answers
-    if correcting:
-        person = await people.get_in_scope(ctx.session, answers["_record"], ctx.member.region)
-        if person is None or not await may_correct(ctx.session, person, ctx.member.id, ctx.now):
-            raise PermissionError("person may no longer be corrected")
+    person: Person = ctx.correcting
+    if person is not None:
         new = _new_person(ctx, answers, enterprise.id, person.talked_on)
-        await people.update(ctx.session, person, new, actor_id=ctx.member.id, actor_label=ctx.member.name, now=ctx.now)
+        await people.correct(ctx.session, person, new, actor_id=ctx.member.id, actor_label=ctx.member.name,
+                             now=ctx.now)
     else:
         new = _new_person(ctx, answers, enterprise.id, None)
         person = await people.create(ctx.session, new, actor_label=ctx.member.name, now=ctx.now)
     receipt = render("nomination/saved", ctx.locale, number=person.id, name=person.name, enterprise=enterprise.name,
-                     stage=person.stage, corrected=correcting)
+                     stage=person.stage, corrected=ctx.correcting is not None)
     buttons = (link(correct_button(person.id), label("correct", ctx.locale)),
                link(start_button(enterprise.id), label("people.nominate_another", ctx.locale)))
     return Saved(Prompt(receipt, (buttons,)), person)
 
 
-async def may_correct(session: Any, person: Person, member_id: int, now: Any) -> bool:
-    """The nominating officer, within 24 hours or while it needs fixing; a withdrawn person's
-    record is closed (the form has no 'withdrawn' stage to put back)."""
-    if person.stage == Stage.WITHDRAWN:
-        return False
-    return await reviews.may_correct(session, entity=people.ENTITY, entity_id=person.id, author_id=person.officer_id,
-                                     created_at=person.created_at, member_id=member_id, now=now)
-
-
-def answers_of(person: Person) -> dict[str, Any]:
+async def answers_of(person: Person) -> dict[str, Any]:
     """The form's answers for a saved person: a correction starts from them, on the card."""
     answers: dict[str, Any] = {
-        "_record": person.id,
         "enterprise": person.enterprise_id,
         "name": person.name,
         "gender": person.gender,
@@ -424,14 +416,7 @@ async def start_nominate(update: Update, context: BotContext) -> None:
 
 async def correct_person(update: Update, context: BotContext) -> None:
     """Reopens a nomination on its confirmation card, while it may still be corrected."""
-
-    async def load(uow: UnitOfWork, member: Member, person_id: int) -> dict[str, Any] | None:
-        person = await people.get_in_scope(uow.session, person_id, member.region)
-        if person is None or not await may_correct(uow.session, person, member.id, context.bot_data.now()):
-            return None
-        return answers_of(person)
-
-    await context.bot_data.runner.reopen(update, context, FORM.name, CORRECT, load)
+    await context.bot_data.runner.reopen(update, context, FORM.name, CORRECT)
 
 
 def handlers() -> list[BaseHandler[Update, BotContext, Any]]:

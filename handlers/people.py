@@ -311,8 +311,7 @@ async def show_person(update: Update, context: BotContext) -> None:
             return
         enterprise = await uow.session.get_one(Enterprise, person.enterprise_id)
         notes = await people.review_notes(uow.session, person.id)
-        correctable = member.role == Role.OFFICER and await nomination.may_correct(uow.session, person, member.id,
-                                                                                   data.now())
+        correctable = await nomination.CORRECTION.allows(uow.session, member, person, data.now())
     since = people.stage_since(person)
     due = development.milestones(people.pipeline(person, notes[0].written_on if notes else None), today)
     text = render("people/card", locale, person=person, enterprise=enterprise.name, since=since,

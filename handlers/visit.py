@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from telegram import Update
@@ -14,6 +14,7 @@ from handlers.context import BotContext
 from handlers.forms import (
     ChoiceStep,
     ConfirmStep,
+    Correction,
     DateStep,
     Form,
     FormContext,
@@ -30,11 +31,9 @@ from handlers.forms import (
 )
 from handlers.pickers import EnterpriseSource
 from output.render import label, render
-from storage import audit, enterprises, reviews, visits
+from storage import enterprises, visits
 from storage.enums import Activity, Role
 from storage.models import Visit
-from storage.officers import Member
-from storage.uow import UnitOfWork
 
 MAX_EMPLOYEES = 1_000_000
 CORRECT = re.compile(r"^visit:correct:(\d{1,9})\Z")
@@ -72,6 +71,7 @@ FORM = Form(
     confirm=ConfirmStep(card="visit/confirm"),
     describe=lambda ctx, answers: describe(ctx, answers),
     save=lambda ctx, answers: save(ctx, answers),
+    correction=Correction(entity=visits.ENTITY, get=visits.get_in_scope, answers=lambda ctx, visit: answers_of(visit)),
 )
 
 
@@ -98,7 +98,6 @@ async def describe(ctx: FormContext, answers: dict[str, Any]) -> dict[str, Any]:
         "photos": sum(1 for item in media if item["type"] == "photo"),
         "voices": sum(1 for item in media if item["type"] == "voice"),
         "located": any(item["type"] == "location" for item in media),
-        "correcting": "_record" in answers,
     }
 
 
@@ -125,18 +124,13 @@ async def save(ctx: FormContext, answers: dict[str, Any]) -> Saved:
         latitude=location["latitude"] if location else None,
         longitude=location["longitude"] if location else None,
     )
-    correcting = "_record" in answers
-    if correcting:
-        visit = await visits.get_in_scope(ctx.session, answers["_record"], ctx.member.region)
-        if visit is None or not await _may_correct(ctx.session, visit, ctx.member.id, ctx.now):
-            raise PermissionError("visit may no longer be corrected")
-        before = await visits.update(ctx.session, visit, new, actor_label=ctx.member.name, now=ctx.now)
-        await reviews.record_correction(ctx.session, entity="visit", entity_id=visit.id, actor_id=ctx.member.id,
-                                        actor_label=ctx.member.name, before=before, after=audit.snapshot(visit),
-                                        now=ctx.now)
+    visit: Visit = ctx.correcting
+    if visit is not None:
+        await visits.correct(ctx.session, visit, new, actor_id=ctx.member.id, actor_label=ctx.member.name, now=ctx.now)
     else:
         visit = await visits.create(ctx.session, new, actor_label=ctx.member.name, now=ctx.now)
-    receipt = render("visit/saved", ctx.locale, number=visit.id, enterprise=enterprise.name, corrected=correcting)
+    receipt = render("visit/saved", ctx.locale, number=visit.id, enterprise=enterprise.name,
+                     corrected=ctx.correcting is not None)
     buttons = [link(f"visit:correct:{visit.id}", label("correct", ctx.locale))]
     # Cultivating activists was part of the visit: registering the applicant is the natural next step.
     if Activity.ACTIVISTS.value in new.activities:
@@ -144,19 +138,13 @@ async def save(ctx: FormContext, answers: dict[str, Any]) -> Saved:
     return Saved(Prompt(receipt, (tuple(buttons),)), visit)
 
 
-async def _may_correct(session: Any, visit: Visit, member_id: int, now: datetime) -> bool:
-    return await reviews.may_correct(session, entity="visit", entity_id=visit.id, author_id=visit.officer_id,
-                                     created_at=visit.created_at, member_id=member_id, now=now)
-
-
-def answers_of(visit: Visit) -> dict[str, Any]:
+async def answers_of(visit: Visit) -> dict[str, Any]:
     """The form's answers for a saved visit: a correction starts from them, on the card."""
     media: list[dict[str, Any]] = list(visit.media or [])
     if visit.latitude is not None and visit.longitude is not None:
         media.append({"type": "location", "latitude": visit.latitude, "longitude": visit.longitude})
     counted = visit.employees is not None or visit.party_members is not None
     answers: dict[str, Any] = {
-        "_record": visit.id,
         "enterprise": visit.enterprise_id,
         "visit_date": visit.visit_date.isoformat(),
         "activities": list(visit.activities),
@@ -172,14 +160,7 @@ def answers_of(visit: Visit) -> dict[str, Any]:
 
 async def correct_visit(update: Update, context: BotContext) -> None:
     """Reopens a saved visit on its confirmation card, while it may still be corrected."""
-
-    async def load(uow: UnitOfWork, member: Member, visit_id: int) -> dict[str, Any] | None:
-        visit = await visits.get_in_scope(uow.session, visit_id, member.region)
-        if visit is None or not await _may_correct(uow.session, visit, member.id, context.bot_data.now()):
-            return None
-        return answers_of(visit)
-
-    await context.bot_data.runner.reopen(update, context, FORM.name, CORRECT, load)
+    await context.bot_data.runner.reopen(update, context, FORM.name, CORRECT)
 
 
 def start_button(enterprise_id: int) -> str:

@@ -8,9 +8,11 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import audit
+from storage import audit, reviews
 from storage.models import Enterprise, Founding
 from storage.scope import in_scope
+
+ENTITY = "founding"
 
 
 @dataclass(frozen=True)
@@ -30,21 +32,23 @@ async def create(session: AsyncSession, new: NewFounding, *, actor_label: str, n
     session.add(founding)
     await session.flush()
     await audit.record(session, actor_id=new.officer_id, actor_label=actor_label, action="create",
-                       entity="founding", entity_id=founding.id, after=audit.snapshot(founding))
+                       entity=ENTITY, entity_id=founding.id, after=audit.snapshot(founding))
     await _apply_to_enterprise(session, founding, actor_id=new.officer_id, actor_label=actor_label, now=now)
     return founding
 
 
-async def update(session: AsyncSession, founding: Founding, new: NewFounding, *, actor_label: str,
-                 now: datetime) -> dict[str, object]:
-    """A correction: returns the snapshot before it, for the audit entry of the correction."""
+async def correct(session: AsyncSession, founding: Founding, new: NewFounding, *, actor_id: int, actor_label: str,
+                  now: datetime) -> None:
+    """The author's correction: audited as a correction, and back to review; the enterprise
+    follows it."""
     before = audit.snapshot(founding)
     for key, value in new.__dict__.items():
         setattr(founding, key, value)
     founding.updated_at = now
     await session.flush()
     await _apply_to_enterprise(session, founding, actor_id=new.officer_id, actor_label=actor_label, now=now)
-    return before
+    await reviews.record_correction(session, entity=ENTITY, entity_id=founding.id, actor_id=actor_id,
+                                    actor_label=actor_label, before=before, after=audit.snapshot(founding), now=now)
 
 
 async def _apply_to_enterprise(session: AsyncSession, founding: Founding, *, actor_id: int, actor_label: str,

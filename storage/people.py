@@ -207,8 +207,8 @@ async def withdraw(session: AsyncSession, person: Person, on: date, reason: str,
     await _changed(session, person, before, action="withdraw", actor_id=actor_id, actor_label=actor_label, now=now)
 
 
-async def update(session: AsyncSession, person: Person, new: NewPerson, *, actor_id: int, actor_label: str,
-                 now: datetime) -> None:
+async def correct(session: AsyncSession, person: Person, new: NewPerson, *, actor_id: int, actor_label: str,
+                  now: datetime) -> None:
     """A correction of the nomination: audited as a correction, and back to review.
 
     The nominating officer stays the person's officer (a correction is not a hand-over).

@@ -9,9 +9,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import audit
+from storage import audit, reviews
 from storage.models import Enterprise, HeadcountRecord, Visit
 from storage.scope import in_scope
+
+ENTITY = "visit"
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ async def create(session: AsyncSession, new: NewVisit, *, actor_label: str, now:
     await session.flush()
     await audit.record(
         session, actor_id=new.officer_id, actor_label=actor_label, action="create",
-        entity="visit", entity_id=visit.id, after=audit.snapshot(visit),
+        entity=ENTITY, entity_id=visit.id, after=audit.snapshot(visit),
     )
     if new.employees is not None or new.party_members is not None:
         await _update_headcounts(session, new, visit.id, actor_label=actor_label, now=now)
@@ -89,9 +91,9 @@ async def get_in_scope(session: AsyncSession, visit_id: int, scope: str) -> Visi
     )
 
 
-async def update(session: AsyncSession, visit: Visit, new: NewVisit, *, actor_label: str,
-                 now: datetime) -> dict[str, Any]:
-    """A correction of the report: returns the snapshot before it for the audit entry. New
+async def correct(session: AsyncSession, visit: Visit, new: NewVisit, *, actor_id: int, actor_label: str,
+                  now: datetime) -> None:
+    """The author's correction of the report: audited as a correction, and back to review. New
     head counts update the enterprise again, with history."""
     before = audit.snapshot(visit)
     counts_changed = (new.employees, new.party_members) != (visit.employees, visit.party_members)
@@ -101,4 +103,5 @@ async def update(session: AsyncSession, visit: Visit, new: NewVisit, *, actor_la
     await session.flush()
     if counts_changed and (new.employees is not None or new.party_members is not None):
         await _update_headcounts(session, new, visit.id, actor_label=actor_label, now=now)
-    return before
+    await reviews.record_correction(session, entity=ENTITY, entity_id=visit.id, actor_id=actor_id,
+                                    actor_label=actor_label, before=before, after=audit.snapshot(visit), now=now)

@@ -163,9 +163,9 @@ async def test_a_correction_updates_the_record_audits_it_and_sends_it_back_to_re
     async with unit_of_work(session_factory) as uow:
         found = await uow.session.get_one(Person, person.id)
         # Even when another officer corrects it, the nominating officer stays.
-        await people.update(uow.session, found, _new(setting, "李明华", officer_id=setting.colleague,
+        await people.correct(uow.session, found, _new(setting, "李明华", officer_id=setting.colleague,
                                                      talked_on=date(2026, 10, 9)),
-                            actor_id=setting.officer, actor_label="王芳", now=NOW + timedelta(hours=1))
+                             actor_id=setting.officer, actor_label="王芳", now=NOW + timedelta(hours=1))
         await uow.commit()
     async with unit_of_work(session_factory) as uow:
         found = await uow.session.get_one(Person, person.id)

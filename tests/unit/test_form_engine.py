@@ -14,6 +14,7 @@ from handlers.forms import (
     EDIT,
     OTHER,
     PENDING,
+    RECORD,
     SEARCH,
     SKIP,
     SUBMIT,
@@ -21,6 +22,7 @@ from handlers.forms import (
     YESTERDAY,
     ChoiceStep,
     ConfirmStep,
+    Correction,
     DateStep,
     Form,
     FormContext,
@@ -709,3 +711,98 @@ async def test_the_engine_speaks_the_contexts_locale(harness: Harness) -> None:
     outcome = await harness.start()
     assert _text(outcome) == render("visit/ask_enterprise", "en", answers={}, mode=None, today=DAY, suggested=1)
     assert _labels(outcome)[-1] == label("search_other", "en")
+
+
+# ---------------------------------------------------------------- correcting a saved record
+
+
+@dataclass
+class SavedVisit:
+    id: int
+    officer_id: int
+    created_at: datetime
+    enterprise: int = 2
+
+
+class NoReviews:
+    """A session that knows no review: a record older than 24 hours was never sent back."""
+
+    async def scalar(self, statement: Any) -> None:
+        return None
+
+
+def _correctable_harness(records: dict[int, SavedVisit], closed: set[int] | None = None) -> tuple[Harness, list[Any]]:
+    recorder, source = Recorder(), FakeEnterprises()
+    corrected: list[Any] = []
+
+    async def get(session: Any, record_id: int, region: str) -> SavedVisit | None:
+        return records.get(record_id) if region == "宜昌市/枝江市" else None
+
+    async def answers(ctx: FormContext, record: SavedVisit) -> dict[str, Any]:
+        return {"enterprise": record.enterprise, "visit_date": "2026-11-19", "activities": ["help"],
+                "headcount": "same", "follow_up": None, "media": []}
+
+    async def save(ctx: FormContext, answers: dict[str, Any]) -> Saved:
+        corrected.append(ctx.correcting)
+        return await recorder.save(ctx, answers)
+
+    form = _form(recorder, source)
+    form = Form(form.name, form.steps, form.confirm, form.describe, save,
+                correction=Correction(entity="visit", get=get, answers=answers,
+                                      closed=lambda record: record.id in (closed or set())))
+    member = Member(id=5, name="张三", role=Role.OFFICER, region="宜昌市/枝江市", locale=None)
+    ctx = FormContext(session=NoReviews(), member=member, locale=LOCALE, today=DAY,  # type: ignore[arg-type]
+                      now=datetime(2026, 11, 20, 9, 30, tzinfo=UTC))
+    return Harness(FormEngine([form]), ctx, recorder, source), corrected
+
+
+async def test_a_saved_record_reopens_on_its_card_and_saves_as_its_correction() -> None:
+    harness, corrected = _correctable_harness({9: SavedVisit(9, 5, datetime(2026, 11, 20, 8, 0, tzinfo=UTC))})
+    answers = await harness.engine.reopen(harness.ctx, "fake_visit", 9)
+    assert answers is not None and answers[RECORD] == 9 and answers["enterprise"] == 2
+    outcome = await harness.start(answers)
+    assert harness.step == "confirm"  # every step is answered: straight to the card
+    assert harness.recorder.described[-1][RECORD] == 9
+    assert _text(outcome).startswith("<b>请确认更正：</b>")  # the engine tells every card it is a correction
+    await harness.tap(EDIT + "follow_up")
+    await harness.say("补充材料")
+    await harness.tap(SUBMIT)
+    assert [record.id for record in corrected] == [9]
+    assert harness.recorder.saved[-1][RECORD] == 9 and harness.recorder.saved[-1]["follow_up"] == {"text": "补充材料"}
+
+
+async def test_a_new_record_saves_without_a_record_under_correction() -> None:
+    harness, corrected = _correctable_harness({})
+    await harness.to_card()
+    await harness.tap(SUBMIT)
+    assert corrected == [None]
+
+
+@pytest.mark.parametrize(("records", "closed", "why"), [
+    ({9: SavedVisit(9, 6, datetime(2026, 11, 20, 8, 0, tzinfo=UTC))}, set(), "another officer's record"),
+    ({9: SavedVisit(9, 5, datetime(2026, 11, 19, 9, 0, tzinfo=UTC))}, set(), "older than 24 hours, never sent back"),
+    ({}, set(), "no such record in the region"),
+    ({9: SavedVisit(9, 5, datetime(2026, 11, 20, 8, 0, tzinfo=UTC))}, {9}, "closed by the form's rule"),
+])
+async def test_a_record_the_caller_may_not_correct_does_not_reopen(records: dict[int, SavedVisit], closed: set[int],
+                                                                   why: str) -> None:
+    harness, _ = _correctable_harness(records, closed)
+    assert await harness.engine.reopen(harness.ctx, "fake_visit", 9) is None, why
+
+
+async def test_a_correction_whose_window_closed_on_the_card_is_not_saved() -> None:
+    record = SavedVisit(9, 5, datetime(2026, 11, 19, 10, 0, tzinfo=UTC))
+    harness, corrected = _correctable_harness({9: record})
+    answers = await harness.engine.reopen(harness.ctx, "fake_visit", 9)
+    assert answers is not None
+    await harness.start(answers)
+    harness.ctx.now = datetime(2026, 11, 20, 10, 30, tzinfo=UTC)  # the 24 hours ran out on the card
+    with pytest.raises(PermissionError):
+        await harness.tap(SUBMIT)
+    assert corrected == [] and harness.recorder.saved == []
+
+
+async def test_a_supervisor_corrects_nothing_even_an_own_record() -> None:
+    harness, _ = _correctable_harness({9: SavedVisit(9, 5, datetime(2026, 11, 20, 8, 0, tzinfo=UTC))})
+    harness.ctx.member = Member(id=5, name="张三", role=Role.SUPERVISOR, region="宜昌市/枝江市", locale=None)
+    assert await harness.engine.reopen(harness.ctx, "fake_visit", 9) is None
