@@ -260,7 +260,7 @@ class Phases:
             setattr(module, name, timed)
 
         for name, phase in (("_any", "probe per kind (read-only)"), ("_queue_unsnoozed", "INSERT … SELECT per kind"),
-                            ("_snoozed", "snoozed subjects"), ("_drafts", "find drafts"),
+                            ("_snoozed", "snoozed subjects"), ("_touched", "find drafts"),
                             ("_snoozes", "snoozes of drafts"), ("_existing", "dedupe look-up (Python's rows)"),
                             ("_queue_rows", "insert Python's rows")):
             wrap_async(sweeps, name, phase)

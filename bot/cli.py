@@ -211,7 +211,7 @@ async def _send_digests(factory: Any, settings: Settings, clock: Clock, *, curre
                                     locale=settings.bot_locale)
         await uow.commit()
     async with Bot(settings.telegram_bot_token.get_secret_value(), base_url=settings.telegram_api_base_url) as bot:
-        report = await OutboxSender(clock=clock, tz=settings.timezone).drain(bot, factory)
+        report = await OutboxSender(clock=clock, tz=settings.timezone, locale=settings.bot_locale).drain(bot, factory)
     _out(f"周报：新排队 {queued} 条；已发送 {len(report.sent)}，推迟（免打扰时段）{len(report.postponed)}，"
          f"稍后重试 {len(report.retried)}，失败 {len(report.failed)}，用户已屏蔽 {len(report.dropped)}")
     return 0 if not report.failed else 1

@@ -87,7 +87,7 @@ async def quarterly_report_job() -> None:
     if not is_first_working_day_of_quarter(now.astimezone(tz).date()):
         return
     async with unit_of_work(_runtime.factory) as uow:
-        queued = await queue_quarterly(uow.session, now=now, tz=tz)
+        queued = await queue_quarterly(uow.session, now=now, tz=tz, locale=_runtime.settings.bot_locale)
         await uow.commit()
     logger.info("Quarterly report queued for %s supervisors", queued)
 
@@ -100,7 +100,7 @@ async def year_end_report_job() -> None:
     if not is_first_working_day_of_year(now.astimezone(tz).date()):
         return
     async with unit_of_work(_runtime.factory) as uow:
-        queued = await queue_year_end(uow.session, now=now, tz=tz)
+        queued = await queue_year_end(uow.session, now=now, tz=tz, locale=_runtime.settings.bot_locale)
         await uow.commit()
     logger.info("Year-end figures queued for %s supervisors", queued)
 

@@ -247,6 +247,9 @@ async def _real_sleep(seconds: float) -> None:
 class OutboxSender:
     clock: Clock
     tz: ZoneInfo
+    # The bot's locale (`BOT_LOCALE`): what a row composed when sent is worded in for a person
+    # who has none of their own.
+    locale: str = "zh_CN"
     sleep: Callable[[float], Awaitable[None]] = _real_sleep
     lease: timedelta = timedelta(minutes=10)
     batch: int = 100
@@ -364,7 +367,7 @@ class OutboxSender:
                 by_renderer.setdefault(self.renderers[row.kind], []).append(row)
         composed: dict[int, Composed | None] = {}
         for renderer, of_renderer in by_renderer.items():
-            composed.update(await renderer(session, of_renderer, now, self.tz))
+            composed.update(await renderer(session, of_renderer, now, self.tz, self.locale))
         return composed
 
     async def _deliver(

@@ -111,7 +111,7 @@ class FormRunner:
 
     def _ctx(self, uow: UnitOfWork, context: BotContext, member: Member) -> FormContext:
         data = context.bot_data
-        return FormContext(uow.session, member, context.locale(), data.today(), data.now())
+        return FormContext(uow.session, member, context.locale(), data.today(), data.now(), bot_locale=data.locale)
 
     async def start(self, update: Update, context: BotContext, form: str, answers: dict[str, Any] | None = None) -> None:
         """Starts `form`, unless a draft is open: then offers to continue it or start anew."""

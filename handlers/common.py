@@ -36,7 +36,7 @@ from output.render import label, render
 from storage import drafts, enterprises, officers, overview, throttle, updates
 from storage.db import unavailable as database_unavailable
 from storage.enums import Role
-from storage.officers import InviteRefused, Member
+from storage.officers import InviteRefused, Member, locale_of
 from storage.uow import unit_of_work
 
 logger = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ async def start(update: Update, context: BotContext) -> None:
         await uow.commit()
     await message.reply_text(greeting, parse_mode=ParseMode.HTML)
     await context.bot.set_my_commands(
-        commands_for(member.role, ROLE_COMMANDS[member.role], member.locale or locale), scope=BotCommandScopeChat(chat.id)
+        commands_for(member.role, ROLE_COMMANDS[member.role], context.locale()), scope=BotCommandScopeChat(chat.id)
     )
 
 
@@ -329,7 +329,7 @@ async def after_redelivery(update: Update, data: BotData, bot: Any) -> None:
         draft = await drafts.for_update(uow.session, row.id) if row is not None else None
         if row is None or draft is None:
             return
-        draft_id, locale = draft.id, row.locale or data.locale
+        draft_id, locale = draft.id, locale_of(row.locale, data.locale)
     markup = InlineKeyboardMarkup([[InlineKeyboardButton(label("resume", locale),
                                                          callback_data=draft_button("resume", draft_id))]])
     await bot.send_message(chat.id, render("common/saved_reply_failed", locale, resume=True),

@@ -23,7 +23,7 @@ from telegram import Bot
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from storage.clock import Clock, SystemClock
-from storage.officers import Member
+from storage.officers import Member, locale_of
 from storage.uow import UnitOfWork, unit_of_work
 from storage.updates import HandlingUpdate
 
@@ -94,6 +94,4 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], B
         return unit_of_work(self.bot_data.session_factory, self.handling)
 
     def locale(self) -> str:
-        if self.member is not None and self.member.locale:
-            return self.member.locale
-        return self.bot_data.locale
+        return locale_of(self.member.locale if self.member is not None else None, self.bot_data.locale)

@@ -43,7 +43,7 @@ from storage import enterprises, outbox
 from storage import feedback as feedbacks
 from storage.enums import FeedbackCategory, FeedbackStatus, Role, Urgency
 from storage.models import Enterprise, Feedback
-from storage.officers import INVITE_LIFETIME, Member
+from storage.officers import INVITE_LIFETIME, Member, locale_of
 
 logger = logging.getLogger(__name__)
 
@@ -235,20 +235,20 @@ async def save_note(ctx: FormContext, answers: dict[str, Any]) -> Saved:
         return Saved(Prompt(render("feedback/not_changed", ctx.locale, number=item.id, status=item.status), back))
     await feedbacks.transition(ctx.session, item, to, note=answers["note"]["text"], actor_id=ctx.member.id,
                                actor_label=ctx.member.name, now=ctx.now)
-    notice = await owner_notice(ctx.session, item, ctx.locale)
+    notice = await owner_notice(ctx.session, item, ctx.locale_for(None))
     row = await feedbacks.row(ctx.session, item, ctx.now)
     text = render("feedback/transitioned", ctx.locale, number=item.id, enterprise=row.enterprise, status=item.status,
                   told=notice is not None)
     return Saved(Prompt(text, back), item, (notice,) if notice else ())
 
 
-async def owner_notice(session: Any, item: Feedback, locale: str) -> Notice | None:
+async def owner_notice(session: Any, item: Feedback, bot_locale: str) -> Notice | None:
     """What the owner who sent the item is told about its new status: rating buttons once
     it is resolved or closed. None when the item did not come through an owner."""
     owner = await feedbacks.owner_of(session, item)
     if owner is None or owner.chat_id is None:
         return None
-    locale = owner.locale or locale
+    locale = locale_of(owner.locale, bot_locale)
     final = feedbacks.is_final(item.status)
     text = render("feedback/owner_notice", locale, number=item.id, category=item.category, status=item.status,
                   resolution=item.resolution, rate=final and item.rating is None)
@@ -424,7 +424,7 @@ async def move(update: Update, context: BotContext) -> None:
         if to == FeedbackStatus.IN_PROGRESS:
             await feedbacks.transition(uow.session, item, to, note=None, actor_id=member.id, actor_label=member.name,
                                        now=data.now())
-            queued = await _queue_owner_notice(uow.session, item, locale, data.now())
+            queued = await _queue_owner_notice(uow.session, item, data.locale, data.now())
             text, markup, _ = await _card(uow.session, item, member, locale, data.now())
             await uow.commit()
     if to != FeedbackStatus.IN_PROGRESS:
@@ -485,11 +485,11 @@ async def _edit(message: Message, text: str, markup: InlineKeyboardMarkup | None
             raise
 
 
-async def _queue_owner_notice(session: Any, item: Feedback, locale: str, now: datetime) -> bool:
+async def _queue_owner_notice(session: Any, item: Feedback, bot_locale: str, now: datetime) -> bool:
     """Queues the owner's notice of the item's new status in the outbox, in the caller's unit of
     work (committed with the change, never lost). One per item and status: a repeated press
     queues nothing twice. True if a row was queued."""
-    notice = await owner_notice(session, item, locale)
+    notice = await owner_notice(session, item, bot_locale)
     if notice is None:
         return False
     owner = await feedbacks.owner_of(session, item)

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from output.render import label, render
 from storage import reviews
 from storage.enums import Role
-from storage.officers import Member
+from storage.officers import Member, locale_of
 
 # Engine keys of buttons. Form option keys never start with "~".
 SKIP, DONE, SUBMIT, CANCEL, EDIT, TODAY, YESTERDAY, OTHER, SEARCH = (
@@ -107,6 +107,12 @@ class FormContext:
     # While saving a correction: the saved record being corrected, loaded and checked by the
     # engine (in the caller's region, and theirs to correct now). None for a new record.
     correcting: Any = None
+    # The bot's locale (`BOT_LOCALE`), for a text made for someone else (`locale_for`).
+    bot_locale: str | None = None
+
+    def locale_for(self, own: str | None) -> str:
+        """The locale of a message for another person whose own locale is `own`."""
+        return locale_of(own, self.bot_locale or self.locale)
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,7 @@ async def save(ctx: FormContext, answers: dict[str, Any]) -> Saved:
     for officer in await feedbacks.assigned_officers(ctx.session, enterprise.id):
         if officer.chat_id is None:
             continue
-        locale = officer.locale or ctx.locale
+        locale = ctx.locale_for(officer.locale)
         text = render("feedback/from_owner", locale, enterprise=enterprise.name, raised_by=item.raised_by,
                       number=item.id, category=item.category, urgency=item.urgency, content=content.get("text"))
         button = link(feedback.item_button(item.id), label("feedback.show_item", locale))

@@ -42,6 +42,7 @@ from storage.digests import (
 )
 from storage.enums import Role
 from storage.models import OutboxMessage, User
+from storage.officers import locale_of
 from storage.sweep import iso_week
 
 MESSAGE_LIMIT = 4096  # Telegram's limit, counted in UTF-16 code units
@@ -171,7 +172,7 @@ async def queue_weekly(session: AsyncSession, *, now: datetime, tz: ZoneInfo, we
     queued = 0
     for user in users:
         assert user.chat_id is not None
-        user_locale = user.locale or locale
+        user_locale = locale_of(user.locale, locale)
         if user.role == Role.OFFICER:
             summary = summaries[user.id]
             for part, text in enumerate(render_officer_summary(summary, user_locale)):

@@ -40,8 +40,17 @@ def environment() -> Environment:
 
 
 def render(name: str, locale: str, /, **values: Any) -> str:
-    """The message `name` in `locale`, as Telegram HTML."""
-    return environment().get_template(f"{locale}/{name}.html.j2").render(**values).strip()
+    """The message `name` in `locale`, as Telegram HTML. The template may call `label(name,
+    **values)` for a label of its locale (a category's or a stage's word for a code it got)."""
+    return environment().get_template(f"{locale}/{name}.html.j2").render(label=_labels_of(locale), **values).strip()
+
+
+@lru_cache(maxsize=len(LOCALES))
+def _labels_of(locale: str) -> Any:
+    def of_locale(name: str, **values: Any) -> str:
+        return cached_label(name, locale, **values)
+
+    return of_locale
 
 
 def label(name: str, locale: str, /, **values: Any) -> str:
@@ -56,3 +65,8 @@ def label(name: str, locale: str, /, **values: Any) -> str:
     if macro is None:
         raise KeyError(f"no label {macro_name!r} in {path}")
     return str(macro(**values)).strip()
+
+
+# A drain composes thousands of reminders whose labels (stages, categories) take a handful of
+# values: each is rendered once.
+cached_label = lru_cache(maxsize=1024)(label)

@@ -25,10 +25,10 @@ from storage import outbox
 from storage import reports as figures
 from storage.enums import Role
 from storage.models import User
+from storage.officers import locale_of
 from storage.scope import SEPARATOR
 
 KIND = "report"
-DEFAULT_LOCALE = "zh_CN"
 FRIDAY = 4  # date.weekday(): Monday is 0
 
 
@@ -98,9 +98,10 @@ def _leaf(region: str) -> str:
     return region.rsplit(SEPARATOR, 1)[-1]
 
 
-async def queue_quarterly(session: AsyncSession, *, now: datetime, tz: ZoneInfo) -> int:
+async def queue_quarterly(session: AsyncSession, *, now: datetime, tz: ZoneInfo, locale: str = "zh_CN") -> int:
     """Queues each supervisor's 季报 of the quarter before `now` (local): new party organisations
-    per sub-region of their scope. Returns how many messages were new."""
+    per sub-region of their scope, in their locale (else the bot's `locale`). Returns how many
+    messages were new."""
     period, start, end = previous_quarter(now.astimezone(tz).date())
     queued = 0
     for supervisor in await _supervisors(session):
@@ -109,7 +110,7 @@ async def queue_quarterly(session: AsyncSession, *, now: datetime, tz: ZoneInfo)
         rows = await figures.foundings_by_region(session, supervisor.region, start, end)
         scope = supervisor.region
         lines = [{"name": _leaf(row.region), "own": row.region == scope, "founded": row.founded} for row in rows]
-        text = render("reports/quarterly", supervisor.locale or DEFAULT_LOCALE, year=start.year,
+        text = render("reports/quarterly", locale_of(supervisor.locale, locale), year=start.year,
                       quarter=(start.month + 2) // 3, scope=_leaf(scope),
                       start=start, last=end - timedelta(days=1), rows=lines,
                       total=sum(row.founded for row in rows))
@@ -123,16 +124,16 @@ async def queue_quarterly(session: AsyncSession, *, now: datetime, tz: ZoneInfo)
     return queued
 
 
-async def queue_year_end(session: AsyncSession, *, now: datetime, tz: ZoneInfo) -> int:
-    """Queues each supervisor's 年终统计 of the year before `now` (local) for their scope.
-    Returns how many messages were new."""
+async def queue_year_end(session: AsyncSession, *, now: datetime, tz: ZoneInfo, locale: str = "zh_CN") -> int:
+    """Queues each supervisor's 年终统计 of the year before `now` (local) for their scope, in
+    their locale (else the bot's `locale`). Returns how many messages were new."""
     year = now.astimezone(tz).year - 1
     queued = 0
     for supervisor in await _supervisors(session):
         if supervisor.chat_id is None:  # excluded by the query; narrows the type
             continue
         result = await figures.year_end(session, supervisor.region, year, tz)
-        text = render("reports/year_end", supervisor.locale or DEFAULT_LOCALE, year=year,
+        text = render("reports/year_end", locale_of(supervisor.locale, locale), year=year,
                       scope=_leaf(supervisor.region), person_times=result.dispatched.person_times,
                       officers=result.dispatched.officers, activists=result.activists.activists,
                       guided=result.guided.total, owners_applied=result.applied.owners,

@@ -23,6 +23,12 @@ INVITE_CODE_BYTES = 16
 INVITE_CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
+def locale_of(own: str | None, default: str) -> str:
+    """A person's locale, wherever a text is made for them (a reply, a reminder, a digest, a
+    report): their own if they have one, else the bot's (`BOT_LOCALE`)."""
+    return own or default
+
+
 @dataclass(frozen=True)
 class Member:
     """A detached snapshot of the user behind an update: what handlers need to decide."""

@@ -1,7 +1,9 @@
 """The reminder sweep: one periodic pass over the database that queues what is due.
 
-Four kinds of reminder, each for an active officer bound to Telegram, who has not blocked the
-bot and is not away:
+Each kind of reminder is one `ReminderKind` declaration (`KINDS`, at the end of the part
+"what is due"): its key, what is due in SQL, what it is about when it is sent, and its act-now
+button; its text is `templates/<locale>/reminders/<name>.html.j2` (`output.reminders`). Four
+kinds, each for an active officer bound to Telegram, who has not blocked the bot and is not away:
 
 - `overdue_visit` — an enterprise assigned to the officer and not visited within its cadence;
   reminded once per ISO week (`overdue_visit:enterprise:42:officer:7:2026-W47`);
@@ -21,10 +23,9 @@ when a "remind me tomorrow" made in this period has run out, the subject is remi
 under the key with the snooze's date appended (`…:2026-W47:2026-11-26`).
 
 A reminder row carries only its key, kind, officer and chat: no text, no buttons (`text` is
-NULL). The sender asks the renderer registered for the kind (`handlers.reminders`) for them when
-it sends the row, from the subject's values then — the key names the subject — so what the
-officer reads is current, and a reminder whose reason has gone meanwhile is not sent at all.
-Storage renders no templates.
+NULL). The sender has `output.reminders` compose them when it sends the row, from the subject's
+values then (`reasons`) — the key names the subject — so what the officer reads is current, and
+a reminder whose reason has gone meanwhile is not sent at all. Storage renders no templates.
 
 So queueing is set-based: each of the first three kinds is one query that builds the key in
 SQL, and the reminders of subjects nobody snoozed go in with one `INSERT … SELECT` per kind that
@@ -59,10 +60,11 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from functools import cached_property
+from typing import Any, Protocol
 from typing import cast as typing_cast
 from zoneinfo import ZoneInfo
 
@@ -114,7 +116,6 @@ logger = logging.getLogger(__name__)
 # Rows one sweep queues at most: what the sender can send before the next sweep, at Telegram's
 # 30 messages a second (bot.sender.GLOBAL_PER_SECOND) for bot.scheduler.SWEEP_MINUTES (15).
 ROWS_PER_SWEEP = 30 * 15 * 60
-KINDS = ("overdue_visit", "feedback", "milestone", "draft")
 # A milestone is reminded from a week before its date: time to arrange the talk or the review.
 MILESTONE_LEAD_DAYS = 7
 # A draft untouched this long is offered back.
@@ -124,15 +125,6 @@ LATER_AT = time(9, 0)
 MAX_AWAY_DAYS = 90
 # Keys already queued are looked up this many at a time (bound parameters have limits).
 CHUNK = 500
-ACTOR = "sweep"
-
-# subject, period, optional re-reminder date: how the handlers get the subject back from a row.
-KEY = re.compile(
-    r"(?P<subject>overdue_visit:enterprise:(?P<enterprise>\d+):officer:(?P<officer>\d+)"
-    r"|feedback:(?P<feedback>\d+):officer:\d+"
-    r"|milestone:person:(?P<person>\d+):(?P<code>[a-z]+)|draft:(?P<draft>\d+))"
-    r":(?P<period>\d{4}-W\d{2}|\d{4}-\d{2}-\d{2})(?::(?P<again>\d{4}-\d{2}-\d{2}))?"
-)
 
 
 @dataclass(frozen=True)
@@ -164,30 +156,6 @@ def later_until(now: datetime, tz: ZoneInfo) -> datetime:
     return datetime.combine(tomorrow, LATER_AT, tzinfo=tz)
 
 
-def parse_key(key: str) -> tuple[str, str] | None:
-    """(subject, period) of a reminder's dedupe key; None for any other outbox row."""
-    match = KEY.fullmatch(key)
-    return (match["subject"], match["period"]) if match else None
-
-
-def parse_subject(key: str) -> dict[str, Any] | None:
-    """The ids a reminder's key names, by kind, with its period: `{"kind": "overdue_visit",
-    "enterprise_id": 42, "officer_id": 7, "period": "2026-W47"}`; None for another row."""
-    match = KEY.fullmatch(key)
-    if match is None:
-        return None
-    found: dict[str, Any] = {"period": match["period"]}
-    if match["enterprise"]:
-        found.update(kind="overdue_visit", enterprise_id=int(match["enterprise"]), officer_id=int(match["officer"]))
-    elif match["feedback"]:
-        found.update(kind="feedback", feedback_id=int(match["feedback"]))
-    elif match["person"]:
-        found.update(kind="milestone", person_id=int(match["person"]), code=match["code"])
-    else:
-        found.update(kind="draft", draft_id=int(match["draft"]))
-    return found
-
-
 def _officers(today: date) -> Any:
     """Who gets reminders today: active officers bound to Telegram, reachable, not away."""
     return (
@@ -209,22 +177,117 @@ def _string(value: Any) -> ColumnElement[str]:
     return cast(value, String)
 
 
-# ---------------------------------------------------------------- what is due, in SQL
-# Each kind's candidates: a query of (subject, period, user_id, chat_id), the key being
-# `subject || ':' || period`.
+# ---------------------------------------------------------------- the kinds of reminder
+
+WEEK, DUE, TOUCHED = "week", "due", "touched"
+_PERIOD = r"\d{4}-W\d{2}|\d{4}-\d{2}-\d{2}"
 
 
-def overdue_visits(session: AsyncSession, today: date) -> Select[Any]:
+class Subject(Protocol):
+    """Builds a kind's subject in SQL from the columns of its fields (`ReminderKind.subject`)."""
+
+    def __call__(self, **fields: Any) -> ColumnElement[str]: ...
+
+
+@dataclass(frozen=True)
+class ReminderKind:
+    """One kind of reminder, all of it in one declaration (`REMINDER_KINDS`).
+
+    - `name`: the outbox kind, the first word of its keys, and its text's template
+      (`templates/<locale>/reminders/<name>.html.j2`, given `values` below).
+    - `subject`: what it reminds of, as its key names it: a format of the subject's fields
+      (`{enterprise_id}`: digits, any field ending in `_id`; `{code}`: a lower-case word). The
+      key is `<subject>:<period>`, where the period is
+      `WEEK` — the ISO week (once a week, while it lasts),
+      `DUE` — the date in the due query's `period` column (once per due date, from `lead` before it),
+      `TOUCHED` — the local date of the due query's `touched` moment (once `lead` has passed since).
+    - `due(session, now, today, subject)`: what is due, in SQL: `subject` (built with the given
+      builder from the fields' columns), `period` (or `touched`), `user_id` and `chat_id`.
+    - `reasons(session, subjects, today, tz)`: for the rows being sent ({outbox id: the key's
+      fields}), the values their text shows, for those whose reason holds still; a row left
+      out has lost its reason and is not sent.
+    - `act(values)`: the act-now button: its label (in `reminders/labels.txt.j2`) and the
+      callback data of the handler that acts on it (tests/unit/test_reminder_kinds.py checks
+      that one answers it).
+    """
+
+    name: str
+    subject: str
+    period: str
+    due: Callable[[AsyncSession, datetime, date, Subject], Any]
+    reasons: Callable[[AsyncSession, dict[int, dict[str, Any]], date, ZoneInfo], Awaitable[dict[int, dict[str, Any]]]]
+    act: Callable[[dict[str, Any]], tuple[str, str]]
+    lead: timedelta = timedelta(0)
+
+    @cached_property
+    def _fields(self) -> list[tuple[str, str]]:
+        """(literal text before the field, field name) pairs, the last with an empty name."""
+        parts = re.split(r"\{(\w+)\}", self.subject)
+        return [(parts[i], parts[i + 1] if i + 1 < len(parts) else "") for i in range(0, len(parts), 2)]
+
+    @cached_property
+    def key_pattern(self) -> re.Pattern[str]:
+        subject = "".join(re.escape(text) + (f"(?P<{name}>\\d+)" if name.endswith("_id") else
+                                             f"(?P<{name}>[a-z_]+)" if name else "")
+                          for text, name in self._fields)
+        return re.compile(f"(?P<subject>{subject}):(?P<period>{_PERIOD})(?::(?P<again>\\d{{4}}-\\d{{2}}-\\d{{2}}))?")
+
+    def subject_sql(self, **fields: Any) -> ColumnElement[str]:
+        """The subject as an SQL string, from the fields' columns (a plain str is literal text)."""
+        pieces: list[Any] = []
+        for text_before, name in self._fields:
+            value = fields[name] if name else ""
+            if isinstance(value, str):
+                pieces.append(text_before + value)
+            else:
+                pieces.extend([text_before, _string(value)] if text_before else [_string(value)])
+        expression: ColumnElement[str] | None = None
+        for piece in (p for p in pieces if not (isinstance(p, str) and not p)):
+            part = literal(piece) if isinstance(piece, str) else piece
+            expression = part if expression is None else expression + part
+        assert expression is not None
+        return expression
+
+    def key_of(self, **fields: Any) -> str:
+        return self.subject.format(**fields)
+
+    def parse(self, key: str) -> dict[str, Any] | None:
+        """The key's subject, period and fields (ids as int), or None when it is not this kind's."""
+        match = self.key_pattern.fullmatch(key)
+        if match is None:
+            return None
+        found: dict[str, Any] = {"kind": self.name, "subject": match["subject"], "period": match["period"]}
+        for _text, name in self._fields:
+            if name:
+                found[name] = int(match[name]) if name.endswith("_id") else match[name]
+        return found
+
+    def opened(self, period: str, today: date, tz: ZoneInfo, touched: datetime | None = None) -> datetime:
+        """When the reminder's period began for its subject: a 明天提醒 made since re-reminds."""
+        if self.period == DUE:
+            return _local_midnight(date.fromisoformat(period) - self.lead, tz)
+        if self.period == TOUCHED:
+            assert touched is not None
+            return touched + self.lead
+        return _local_midnight(today - timedelta(days=today.weekday()), tz)
+
+
+# ---------------------------------------------------------------- each kind: what is due, in SQL, and why when sent
+
+
+def _weekly(today: date) -> ColumnElement[str]:
+    return literal(iso_week(today))
+
+
+def overdue_visits(session: AsyncSession, now: datetime, today: date, subject: Subject) -> Select[Any]:
     officer = _officers(today)
     # No visit within the cadence: one probe of the (enterprise_id, visit_date) index per
     # assignment, however many years of visits the table holds.
     visited = exists().where(Visit.enterprise_id == Enterprise.id,
                              Visit.visit_date >= _days_before(session, today, Enterprise.visit_cadence_days))
-    subject = (literal("overdue_visit:enterprise:") + _string(Enterprise.id) + literal(":officer:")
-               + _string(officer.c.id))
     return (
-        select(subject.label("subject"), literal(iso_week(today)).label("period"), officer.c.id.label("user_id"),
-               officer.c.chat_id.label("chat_id"))
+        select(subject(enterprise_id=Enterprise.id, officer_id=officer.c.id).label("subject"),
+               _weekly(today).label("period"), officer.c.id.label("user_id"), officer.c.chat_id.label("chat_id"))
         .select_from(Assignment)
         .join(officer, officer.c.id == Assignment.officer_id)
         .join(Enterprise, Enterprise.id == Assignment.enterprise_id)
@@ -232,14 +295,35 @@ def overdue_visits(session: AsyncSession, today: date) -> Select[Any]:
     )
 
 
-def open_feedback(now: datetime, today: date) -> Any:
+async def overdue_visit_reasons(session: AsyncSession, subjects: dict[int, dict[str, Any]], today: date,
+                                tz: ZoneInfo) -> dict[int, dict[str, Any]]:
+    """Still assigned to the officer and still not visited within its cadence."""
+    enterprises = {s["enterprise_id"] for s in subjects.values()}
+    last_visit = select(func.max(Visit.visit_date)).where(Visit.enterprise_id == Enterprise.id).scalar_subquery()
+    firms = {eid: (name, cadence, last) for eid, name, cadence, last in (await session.execute(
+        select(Enterprise.id, Enterprise.name, Enterprise.visit_cadence_days, last_visit)
+        .where(Enterprise.id.in_(enterprises)))).tuples()}
+    assigned = set((await session.execute(
+        select(Assignment.enterprise_id, Assignment.officer_id)
+        .where(Assignment.enterprise_id.in_(enterprises), Assignment.ended_on.is_(None)))).tuples())
+    found: dict[int, dict[str, Any]] = {}
+    for row_id, s in subjects.items():
+        eid = s["enterprise_id"]
+        if eid not in firms or (eid, s["officer_id"]) not in assigned:
+            continue
+        name, cadence, last = firms[eid]
+        if last is None or last < today - timedelta(days=cadence):
+            found[row_id] = {**s, "enterprise": name, "cadence": cadence, "days": (today - last).days if last else None}
+    return found
+
+
+def open_feedback(session: AsyncSession, now: datetime, today: date, subject: Subject) -> Any:
     """The officers assigned to the item's enterprise and the one who recorded it (UNION: once
     each)."""
     officer = _officers(today)
     old_open = (Feedback.status.in_(OPEN_STATUSES), Feedback.created_at < now - timedelta(days=FEEDBACK_REMIND_DAYS))
-    subject = literal("feedback:") + _string(Feedback.id) + literal(":officer:") + _string(officer.c.id)
-    columns = (subject.label("subject"), literal(iso_week(today)).label("period"), officer.c.id.label("user_id"),
-               officer.c.chat_id.label("chat_id"))
+    columns = (subject(feedback_id=Feedback.id, officer_id=officer.c.id).label("subject"),
+               _weekly(today).label("period"), officer.c.id.label("user_id"), officer.c.chat_id.label("chat_id"))
     assigned = (
         select(*columns).select_from(Feedback)
         .join(Assignment, (Assignment.enterprise_id == Feedback.enterprise_id) & Assignment.ended_on.is_(None))
@@ -248,6 +332,23 @@ def open_feedback(now: datetime, today: date) -> Any:
     )
     recorder = select(*columns).select_from(Feedback).join(officer, officer.c.id == Feedback.officer_id).where(*old_open)
     return union(assigned, recorder)
+
+
+async def feedback_reasons(session: AsyncSession, subjects: dict[int, dict[str, Any]], today: date,
+                           tz: ZoneInfo) -> dict[int, dict[str, Any]]:
+    """Still open."""
+    feedback = {fid: (created, category, status, name) for fid, created, category, status, name in (
+        await session.execute(
+            select(Feedback.id, Feedback.created_at, Feedback.category, Feedback.status, Enterprise.name)
+            .join(Enterprise, Enterprise.id == Feedback.enterprise_id)
+            .where(Feedback.id.in_({s["feedback_id"] for s in subjects.values()})))).tuples()}
+    found: dict[int, dict[str, Any]] = {}
+    for row_id, s in subjects.items():
+        if s["feedback_id"] in feedback and feedback[s["feedback_id"]][2] in OPEN_STATUSES:
+            created, category, _status, name = feedback[s["feedback_id"]]
+            found[row_id] = {**s, "enterprise": name, "category": category,
+                             "days": (today - created.astimezone(tz).date()).days}
+    return found
 
 
 def _min_days(rule: Rule) -> int:
@@ -275,11 +376,12 @@ def _iso(session: AsyncSession, day: ColumnElement[Any]) -> ColumnElement[str]:
     return cast(day, String)  # SQLite: already ISO text
 
 
-def milestones(session: AsyncSession, today: date, rules: development.RuleSet = development.CURRENT) -> Any:
+def milestones(session: AsyncSession, now: datetime, today: date, subject: Subject,
+               rules: development.RuleSet = development.CURRENT) -> Any:
     """`development.milestones` in SQL: one branch per milestone, its due date computed with
     `_add_period`, reminded from `MILESTONE_LEAD_DAYS` before. Keep the two in step: a milestone
     added there and not here would never be reminded (tests/storage/test_sweep.py checks each
-    kind at its first day and month ends; the renderer checks the date against Python's before
+    kind at its first day and month ends; the reasons check the date against Python's before
     sending)."""
     officer = _officers(today)
     horizon = today + timedelta(days=MILESTONE_LEAD_DAYS)
@@ -289,9 +391,8 @@ def milestones(session: AsyncSession, today: date, rules: development.RuleSet = 
     def branch(code: str, stage: Stage, start: Any, rule: Rule, *when: ColumnElement[bool],
                review: bool = False) -> Select[Any]:
         due = _add_period(session, start, rule)
-        subject = literal("milestone:person:") + _string(Person.id) + literal(f":{code}")
-        query = (select(subject.label("subject"), _iso(session, due).label("period"), officer.c.id.label("user_id"),
-                        officer.c.chat_id.label("chat_id"))
+        query = (select(subject(person_id=Person.id, code=code).label("subject"), _iso(session, due).label("period"),
+                        officer.c.id.label("user_id"), officer.c.chat_id.label("chat_id"))
                  .select_from(Person).join(officer, officer.c.id == Person.officer_id))
         if review:
             query = query.outerjoin(reviewed, reviewed.c.person_id == Person.id)
@@ -310,11 +411,96 @@ def milestones(session: AsyncSession, today: date, rules: development.RuleSet = 
     )
 
 
-def _opened(kind: str, period: str, today: date, tz: ZoneInfo) -> datetime:
-    """When the reminder's period began for its subject: a 明天提醒 made since re-reminds."""
-    if kind == "milestone":
-        return _local_midnight(date.fromisoformat(period) - timedelta(days=MILESTONE_LEAD_DAYS), tz)
-    return _local_midnight(today - timedelta(days=today.weekday()), tz)
+async def milestone_reasons(session: AsyncSession, subjects: dict[int, dict[str, Any]], today: date,
+                            tz: ZoneInfo) -> dict[int, dict[str, Any]]:
+    """The same milestone is still due on the same date (`development.milestones`)."""
+    reviewed = select(func.max(ReviewNote.written_on)).where(ReviewNote.person_id == Person.id).scalar_subquery()
+    people = {row[0]: row for row in (await session.execute(
+        select(Person.id, Person.name, Person.stage, Enterprise.name, Person.birth_date, Person.applied_on,
+               Person.talked_on, Person.activist_on, Person.notice_started_on, Person.candidate_on,
+               Person.probation_on, Person.full_on, Person.withdrawn_on, reviewed)
+        .join(Enterprise, Enterprise.id == Person.enterprise_id)
+        .where(Person.id.in_({s["person_id"] for s in subjects.values()})))).tuples()}
+    found: dict[int, dict[str, Any]] = {}
+    for row_id, s in subjects.items():
+        if s["person_id"] not in people:
+            continue
+        (_pid, name, stage, firm, birth, applied, talked, activist, notice, candidate, probation, full,
+         withdrawn, last_review) = people[s["person_id"]]
+        pipeline = development.Pipeline(Stage(stage), birth, applied, talked, activist, notice, candidate,
+                                        probation, full, withdrawn, last_review)
+        for milestone in development.milestones(pipeline, today):
+            if milestone.code == s["code"] and milestone.due.isoformat() == s["period"]:
+                found[row_id] = {**s, "name": name, "stage": stage, "enterprise": firm, "due": milestone.due,
+                                 "overdue": milestone.overdue}
+    return found
+
+
+def idle_drafts(session: AsyncSession, now: datetime, today: date, subject: Subject) -> Select[Any]:
+    """Drafts untouched for `DRAFT_IDLE`; the period is the local date they were last touched,
+    found in Python (SQLite knows no time zones)."""
+    officer = _officers(today)
+    return (select(subject(draft_id=Draft.id).label("subject"), Draft.updated_at.label("touched"),
+                   officer.c.id.label("user_id"), officer.c.chat_id.label("chat_id"))
+            .join(officer, officer.c.id == Draft.user_id).where(Draft.updated_at < now - DRAFT_IDLE))
+
+
+async def draft_reasons(session: AsyncSession, subjects: dict[int, dict[str, Any]], today: date,
+                        tz: ZoneInfo) -> dict[int, dict[str, Any]]:
+    """Still open and not touched since."""
+    forms = {did: (form, answers, updated) for did, form, answers, updated in (await session.execute(
+        select(Draft.id, Draft.form, Draft.answers, Draft.updated_at)
+        .where(Draft.id.in_({s["draft_id"] for s in subjects.values()})))).tuples()}
+    firms_of = {a["enterprise"] for _f, a, _u in forms.values() if isinstance(a.get("enterprise"), int)}
+    names = dict((await session.execute(select(Enterprise.id, Enterprise.name).where(Enterprise.id.in_(firms_of))))
+                 .tuples().all()) if firms_of else {}
+    found: dict[int, dict[str, Any]] = {}
+    for row_id, s in subjects.items():
+        if s["draft_id"] not in forms:
+            continue
+        form, answers, updated = forms[s["draft_id"]]
+        day = updated.astimezone(tz).date()
+        if day.isoformat() == s["period"]:
+            found[row_id] = {**s, "form": form, "enterprise": names.get(answers.get("enterprise")), "day": day}
+    return found
+
+
+# What a milestone's act-now button opens: the talk record, the review note, else the card.
+_MILESTONE_ACTS = {"talk": ("act_talk", "people:talk:{person_id}"), "review": ("act_review", "people:review:{person_id}")}
+
+
+def _milestone_act(values: dict[str, Any]) -> tuple[str, str]:
+    name, data = _MILESTONE_ACTS.get(values["code"], ("act_person", "people:show:{person_id}"))
+    return name, data.format(**values)
+
+
+# In the order they are queued when a sweep's limit cuts: deadlines first, the week's routine
+# last (drafts, decided in Python, go in before any of them).
+REMINDER_KINDS = (
+    ReminderKind("milestone", "milestone:person:{person_id}:{code}", DUE, milestones, milestone_reasons,
+                 _milestone_act, lead=timedelta(days=MILESTONE_LEAD_DAYS)),
+    ReminderKind("feedback", "feedback:{feedback_id}:officer:{officer_id}", WEEK, open_feedback, feedback_reasons,
+                 lambda v: ("act_feedback", f"fb:show:{v['feedback_id']}")),
+    ReminderKind("overdue_visit", "overdue_visit:enterprise:{enterprise_id}:officer:{officer_id}", WEEK,
+                 overdue_visits, overdue_visit_reasons, lambda v: ("act_visit", f"visit:start:{v['enterprise_id']}")),
+    ReminderKind("draft", "draft:{draft_id}", TOUCHED, idle_drafts, draft_reasons,
+                 lambda v: ("act_draft", f"draft:resume:{v['draft_id']}"), lead=DRAFT_IDLE),
+)
+KINDS = tuple(kind.name for kind in REMINDER_KINDS)
+_BY_NAME = {kind.name: kind for kind in REMINDER_KINDS}
+
+
+def parse_subject(key: str) -> dict[str, Any] | None:
+    """The kind, subject, period and fields a reminder's key names: `{"kind": "overdue_visit",
+    "enterprise_id": 42, "officer_id": 7, "period": "2026-W47", ...}`; None for another row."""
+    kind = _BY_NAME.get(key.split(":", 1)[0])
+    return kind.parse(key) if kind is not None else None
+
+
+def parse_key(key: str) -> tuple[str, str] | None:
+    """(subject, period) of a reminder's dedupe key; None for any other outbox row."""
+    found = parse_subject(key)
+    return (found["subject"], found["period"]) if found else None
 
 
 def _key_now(key: str, subject: str, period: str, opened: datetime, snooze: Any, now: datetime,
@@ -347,15 +533,15 @@ def _fixed(kind: Any, now: datetime) -> list[ColumnElement[Any]]:
             literal(now, OUTBOX.c.not_before.type), literal("pending"), literal(0), literal(now, OUTBOX.c.created_at.type)]
 
 
-def _holding(kind: str, today: date, tz: ZoneInfo) -> ColumnElement[bool]:
+def _holding(kind: ReminderKind, today: date, tz: ZoneInfo) -> ColumnElement[bool]:
     """The snoozes that may change what the kind queues today (`_key_now`): a snooze of this
-    week, or one running past the week's start, for the weekly kinds; any, for milestones (each
-    has its own period). Other snoozes change nothing: their subjects go the set-based way."""
-    of_kind = ReminderSnooze.subject.startswith(f"{kind}:")
-    if kind == "milestone":
+    week, or one running past the week's start, for the weekly kinds; any, for dated kinds (each
+    subject has its own period). Other snoozes change nothing: their subjects go the set-based way."""
+    of_kind = ReminderSnooze.subject.startswith(f"{kind.name}:")
+    if kind.period != WEEK:
         return of_kind
     return and_(of_kind, or_(ReminderSnooze.skip_period == iso_week(today),
-                             ReminderSnooze.until > _opened(kind, iso_week(today), today, tz)))
+                             ReminderSnooze.until > kind.opened(iso_week(today), today, tz)))
 
 
 def _unqueued(kind: str, candidates: Any, holding: ColumnElement[bool], now: datetime) -> Any:
@@ -397,15 +583,12 @@ async def _snoozed(session: AsyncSession, kind: str, candidates: Any, holding: C
     )).tuples())
 
 
-async def _drafts(session: AsyncSession, now: datetime, today: date,
-                  tz: ZoneInfo) -> list[tuple[str, str, int, int, datetime]]:
-    """(subject, period, user_id, chat_id, opened) of drafts untouched for `DRAFT_IDLE`; the
-    period is the local date it was last touched, found here in Python."""
-    officer = _officers(today)
-    stmt = (select(Draft.id, Draft.updated_at, officer.c.id, officer.c.chat_id)
-            .join(officer, officer.c.id == Draft.user_id).where(Draft.updated_at < now - DRAFT_IDLE))
-    return [(f"draft:{did}", updated.astimezone(tz).date().isoformat(), oid, chat, updated + DRAFT_IDLE)
-            for did, updated, oid, chat in (await session.execute(stmt)).tuples()]
+async def _touched(session: AsyncSession, kind: ReminderKind, candidates: Any,
+                   tz: ZoneInfo) -> list[tuple[str, str, int, int, datetime]]:
+    """(subject, period, user_id, chat_id, opened) of a `TOUCHED` kind's due subjects: the
+    period is the local date of the moment, found here in Python."""
+    return [(subject, touched.astimezone(tz).date().isoformat(), user_id, chat_id, touched + kind.lead)
+            for subject, touched, user_id, chat_id in (await session.execute(candidates)).tuples()]
 
 
 async def _snoozes(session: AsyncSession, user_ids: set[int]) -> dict[tuple[int, str], ReminderSnooze]:
@@ -454,7 +637,8 @@ async def _queue_rows(session: AsyncSession, values: list[dict[str, Any]], now: 
     return Counter((await session.scalars(statement, values)).all())
 
 
-async def sweep(session: AsyncSession, *, now: datetime, tz: ZoneInfo, limit: int = ROWS_PER_SWEEP) -> SweepReport:
+async def sweep(session: AsyncSession, *, now: datetime, tz: ZoneInfo, limit: int = ROWS_PER_SWEEP,
+                kinds: Sequence[ReminderKind] = REMINDER_KINDS) -> SweepReport:
     """Queues the due reminders not queued before, at most `limit` rows (the next sweep goes on
     from there); returns the counts per kind. Never commits."""
     if session.get_bind().dialect.name == "postgresql":
@@ -467,40 +651,43 @@ async def sweep(session: AsyncSession, *, now: datetime, tz: ZoneInfo, limit: in
     # Reads first, then the writes: on SQLite the write lock is held from the first insert on.
     inserts: list[tuple[str, Any]] = []
     decided: dict[str, tuple[str, int, int]] = {}  # key: (kind, user_id, chat_id)
-    # In the order they are queued when the limit cuts: deadlines first, the week's routine last.
-    kinds = (("milestone", milestones(session, today)), ("feedback", open_feedback(now, today)),
-             ("overdue_visit", overdue_visits(session, today)))
-    for kind, candidates in kinds:
+    touched: list[tuple[ReminderKind, list[tuple[str, str, int, int, datetime]]]] = []
+    for kind in kinds:
+        candidates = kind.due(session, now, today, kind.subject_sql)
+        if kind.period == TOUCHED:
+            touched.append((kind, await _touched(session, kind, candidates, tz)))
+            continue
         holding = _holding(kind, today, tz)
-        if await _any(session, rows := _unqueued(kind, candidates, holding, now)):
-            inserts.append((kind, rows))
-        for subject, period, user_id, chat_id, snoozed in await _snoozed(session, kind, candidates, holding):
-            key = _key_now(f"{subject}:{period}", subject, period, _opened(kind, period, today, tz), snoozed, now, tz)
+        if await _any(session, rows := _unqueued(kind.name, candidates, holding, now)):
+            inserts.append((kind.name, rows))
+        for subject, period, user_id, chat_id, snoozed in await _snoozed(session, kind.name, candidates, holding):
+            key = _key_now(f"{subject}:{period}", subject, period, kind.opened(period, today, tz), snoozed, now, tz)
             if key is None:
-                held[kind] += 1
+                held[kind.name] += 1
             else:
-                decided.setdefault(key, (kind, user_id, chat_id))
-    drafts = await _drafts(session, now, today, tz)
-    snoozes = await _snoozes(session, {draft[2] for draft in drafts})
-    for subject, period, user_id, chat_id, opened in drafts:
-        key = _key_now(f"{subject}:{period}", subject, period, opened, snoozes.get((user_id, subject)), now, tz)
-        if key is None:
-            held["draft"] += 1
-        else:
-            decided.setdefault(key, ("draft", user_id, chat_id))
+                decided.setdefault(key, (kind.name, user_id, chat_id))
+    snoozes = await _snoozes(session, {due[2] for _kind, dues in touched for due in dues})
+    for kind, dues in touched:
+        for subject, period, user_id, chat_id, opened in dues:
+            key = _key_now(f"{subject}:{period}", subject, period, opened, snoozes.get((user_id, subject)), now, tz)
+            if key is None:
+                held[kind.name] += 1
+            else:
+                decided.setdefault(key, (kind.name, user_id, chat_id))
     fresh = await _fresh(session, decided, now)
     # Python's few rows first (drafts, subjects whose snooze ran out), then each kind's INSERT …
     # SELECT with what is left of the limit.
     limited = len(fresh) > limit
     queued += await _queue_rows(session, fresh[:limit], now)
-    for kind, rows in inserts:
+    for name, rows in inserts:
         room = limit - sum(queued.values())
         if room <= 0:
             limited = True
             break
-        queued[kind] += (inserted := await _queue_unsnoozed(session, kind, rows.limit(room)))
+        queued[name] += (inserted := await _queue_unsnoozed(session, name, rows.limit(room)))
         limited = limited or inserted == room
-    report = SweepReport({kind: queued[kind] for kind in KINDS}, {kind: queued[kind] + held[kind] for kind in KINDS},
+    names = [kind.name for kind in kinds]
+    report = SweepReport({name: queued[name] for name in names}, {name: queued[name] + held[name] for name in names},
                          limited)
     logger.info("Sweep queued %s%s", report.queued, " (its limit: the next sweep goes on)" if limited else "")
     return report
@@ -515,7 +702,7 @@ async def reasons(session: AsyncSession, rows: Sequence[OutboxMessage], *, now: 
     among them), read when it is sent; None when its reason has gone meanwhile (the enterprise
     visited or no longer the officer's, the feedback closed, the milestone met or moved, the
     draft finished or touched again), its officer is away or deactivated now, or the row is no
-    reminder. One query per kind."""
+    reminder. One query per kind (its `reasons`)."""
     today = now.astimezone(tz).date()
     officers = {row.user_id for row in rows if row.user_id is not None}
     # Reminders wait for quiet hours and Telegram's pace: an officer may have gone on leave (or
@@ -526,73 +713,10 @@ async def reasons(session: AsyncSession, rows: Sequence[OutboxMessage], *, now: 
                                                                User.away_until >= today))))) if officers else set()
     subjects = {row.id: None if row.user_id in absent else parse_subject(row.dedupe_key) for row in rows}
     found: dict[int, dict[str, Any] | None] = dict.fromkeys(subjects)
-
-    def of(kind: str) -> dict[int, dict[str, Any]]:
-        return {row_id: subject for row_id, subject in subjects.items() if subject and subject["kind"] == kind}
-
-    if visits := of("overdue_visit"):
-        enterprises = {s["enterprise_id"] for s in visits.values()}
-        last_visit = (select(func.max(Visit.visit_date)).where(Visit.enterprise_id == Enterprise.id)
-                      .scalar_subquery())
-        firms = {eid: (name, cadence, last) for eid, name, cadence, last in (await session.execute(
-            select(Enterprise.id, Enterprise.name, Enterprise.visit_cadence_days, last_visit)
-            .where(Enterprise.id.in_(enterprises)))).tuples()}
-        assigned = set((await session.execute(
-            select(Assignment.enterprise_id, Assignment.officer_id)
-            .where(Assignment.enterprise_id.in_(enterprises), Assignment.ended_on.is_(None)))).tuples())
-        for row_id, s in visits.items():
-            eid = s["enterprise_id"]
-            if eid not in firms or (eid, s["officer_id"]) not in assigned:
-                continue
-            name, cadence, last = firms[eid]
-            if last is None or last < today - timedelta(days=cadence):
-                found[row_id] = {**s, "enterprise": name, "cadence": cadence,
-                                 "days": (today - last).days if last else None}
-    if items := of("feedback"):
-        feedback = {fid: (created, category, status, name) for fid, created, category, status, name in (
-            await session.execute(
-                select(Feedback.id, Feedback.created_at, Feedback.category, Feedback.status, Enterprise.name)
-                .join(Enterprise, Enterprise.id == Feedback.enterprise_id)
-                .where(Feedback.id.in_({s["feedback_id"] for s in items.values()})))).tuples()}
-        for row_id, s in items.items():
-            if s["feedback_id"] in feedback and feedback[s["feedback_id"]][2] in OPEN_STATUSES:
-                created, category, _status, name = feedback[s["feedback_id"]]
-                found[row_id] = {**s, "enterprise": name, "category": category,
-                                 "days": (today - created.astimezone(tz).date()).days}
-    if due := of("milestone"):
-        reviewed = (select(func.max(ReviewNote.written_on)).where(ReviewNote.person_id == Person.id)
-                    .scalar_subquery())
-        people = {row[0]: row for row in (await session.execute(
-            select(Person.id, Person.name, Person.stage, Enterprise.name, Person.birth_date, Person.applied_on,
-                   Person.talked_on, Person.activist_on, Person.notice_started_on, Person.candidate_on,
-                   Person.probation_on, Person.full_on, Person.withdrawn_on, reviewed)
-            .join(Enterprise, Enterprise.id == Person.enterprise_id)
-            .where(Person.id.in_({s["person_id"] for s in due.values()})))).tuples()}
-        for row_id, s in due.items():
-            if s["person_id"] not in people:
-                continue
-            (_pid, name, stage, firm, birth, applied, talked, activist, notice, candidate, probation, full,
-             withdrawn, last_review) = people[s["person_id"]]
-            pipeline = development.Pipeline(Stage(stage), birth, applied, talked, activist, notice, candidate,
-                                            probation, full, withdrawn, last_review)
-            for milestone in development.milestones(pipeline, today):
-                if milestone.code == s["code"] and milestone.due.isoformat() == s["period"]:
-                    found[row_id] = {**s, "name": name, "stage": stage, "enterprise": firm, "due": milestone.due,
-                                     "overdue": milestone.overdue}
-    if drafts := of("draft"):
-        forms = {did: (form, answers, updated) for did, form, answers, updated in (await session.execute(
-            select(Draft.id, Draft.form, Draft.answers, Draft.updated_at)
-            .where(Draft.id.in_({s["draft_id"] for s in drafts.values()})))).tuples()}
-        firms_of = {a["enterprise"] for _f, a, _u in forms.values() if isinstance(a.get("enterprise"), int)}
-        names = dict((await session.execute(select(Enterprise.id, Enterprise.name).where(Enterprise.id.in_(firms_of))))
-                     .tuples().all()) if firms_of else {}
-        for row_id, s in drafts.items():
-            if s["draft_id"] not in forms:
-                continue
-            form, answers, updated = forms[s["draft_id"]]
-            day = updated.astimezone(tz).date()
-            if day.isoformat() == s["period"]:
-                found[row_id] = {**s, "form": form, "enterprise": names.get(answers.get("enterprise")), "day": day}
+    for kind in REMINDER_KINDS:
+        of_kind = {row_id: subject for row_id, subject in subjects.items() if subject and subject["kind"] == kind.name}
+        if of_kind:
+            found.update(await kind.reasons(session, of_kind, today, tz))
     return found
 
 

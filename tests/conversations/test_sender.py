@@ -309,7 +309,7 @@ async def test_a_row_queued_without_text_is_composed_when_sent_or_marked_obsolet
     seen: list[tuple[list[str], datetime]] = []
 
     async def render(session: AsyncSession, rows: Sequence[OutboxMessage], now: datetime,
-                     tz: ZoneInfo) -> dict[int, Composed | None]:
+                     tz: ZoneInfo, locale: str) -> dict[int, Composed | None]:
         seen.append(([row.dedupe_key for row in rows], now))
         return {row.id: None if row.dedupe_key.endswith("gone") else
                 (f"composed at {now.astimezone(tz):%H:%M}", [[{"text": "好", "callback_data": f"ok:{row.id}"}]])

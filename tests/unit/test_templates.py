@@ -517,12 +517,13 @@ SAMPLES: dict[str, dict[str, dict[str, Any]]] = {
     "owner/saved": {"plain": {"number": 7}},
     "reminders/overdue_visit": {"visited": {"enterprise": "枝江市楚韵纺织有限公司", "days": 31, "cadence": 30},
                                 "never": {"enterprise": "新开业的小超市", "days": None, "cadence": 30}},
-    "reminders/feedback": {"plain": {"enterprise": "楚韵", "number": 7, "days": 8, "category": "用工招工"}},
-    "reminders/milestone": {f"{code}_{late}": {"name": "李明", "stage": "入党积极分子", "enterprise": "楚韵",
+    # Reminders get the codes their kind's reasons read (the template words them).
+    "reminders/feedback": {"plain": {"enterprise": "楚韵", "feedback_id": 7, "days": 8, "category": "hiring"}},
+    "reminders/milestone": {f"{code}_{late}": {"name": "李明", "stage": "activist", "enterprise": "楚韵",
                                                "code": code, "due": TODAY, "overdue": late}
                             for code in ("talk", "review", "candidate", "probation") for late in (True, False)},
-    "reminders/draft": {"named": {"form": "走访记录", "enterprise": "楚韵", "day": TODAY},
-                        "unnamed": {"form": "走访记录", "enterprise": None, "day": TODAY}},
+    "reminders/draft": {"named": {"form": "visit", "enterprise": "楚韵", "day": TODAY},
+                        "unnamed": {"form": "visit", "enterprise": None, "day": TODAY}},
     "reminders/ask_away": {"plain": _step()},
     "reports/quarterly": {
         "regions": {"year": 2026, "quarter": 3, "scope": "宜昌市", "start": date(2026, 7, 1),
