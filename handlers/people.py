@@ -314,7 +314,7 @@ async def show_person(update: Update, context: BotContext) -> None:
         correctable = await nomination.CORRECTION.allows(uow.session, member, person, data.now())
     since = people.stage_since(person)
     due = development.milestones(people.pipeline(person, notes[0].written_on if notes else None), today)
-    text = render("people/card", locale, person=person, enterprise=enterprise.name, since=since,
+    text = render("people/card", locale, person=people.PersonFacts.of(person), enterprise=enterprise.name, since=since,
                   days_in_stage=(today - since).days if since else None, milestones=due, reviews=len(notes),
                   latest=notes[0] if notes else None, age=development.age_on(person.birth_date, today))
     markup = _actions(person, correctable, locale) if member.role == Role.OFFICER else None

@@ -117,10 +117,29 @@ class VisitLine:
 
 
 @dataclass(frozen=True)
+class EnterpriseFacts:
+    """The enterprise as its card shows it: plain values read off the record."""
+
+    id: int
+    name: str
+    kind: str
+    region: str
+    industry: str | None
+    employees: int | None
+    party_members: int | None
+    party_org: str
+
+    @classmethod
+    def of(cls, enterprise: Enterprise) -> EnterpriseFacts:
+        return cls(enterprise.id, enterprise.name, enterprise.kind, enterprise.region, enterprise.industry,
+                   enterprise.employees, enterprise.party_members, enterprise.party_org)
+
+
+@dataclass(frozen=True)
 class EnterpriseCard:
     """What an officer or supervisor needs to see about one enterprise at a glance."""
 
-    enterprise: Enterprise
+    enterprise: EnterpriseFacts
     row: EnterpriseRow
     ready_to_form: bool
     priority: bool
@@ -157,7 +176,7 @@ async def card(session: AsyncSession, enterprise_id: int, scope: str, today: dat
     )).scalars().all()
     founded = await session.scalar(select(func.max(Founding.founded_on)).where(Founding.enterprise_id == enterprise_id))
     return EnterpriseCard(
-        enterprise=enterprise,
+        enterprise=EnterpriseFacts.of(enterprise),
         row=await row(session, enterprise, today),
         ready_to_form=rules.ready_to_form(enterprise.party_members, enterprise.party_org),
         priority=rules.priority(enterprise.employees, enterprise.party_org),

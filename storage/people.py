@@ -60,6 +60,44 @@ class PersonRow:
     reviews: int
 
 
+@dataclass(frozen=True)
+class PersonFacts:
+    """What a person's card shows: plain values read off the record."""
+
+    id: int
+    name: str
+    gender: str
+    position: str | None
+    is_owner: bool
+    stage: str
+    applied_on: date
+    talked_on: date | None
+    activist_on: date | None
+    notice_started_on: date | None
+    candidate_on: date | None
+    probation_on: date | None
+    full_on: date | None
+    withdrawn_on: date | None
+    withdrawn_reason: str | None
+    contacts: tuple[str, ...]
+    notes: str | None
+
+    @classmethod
+    def of(cls, person: Person) -> PersonFacts:
+        return cls(person.id, person.name, person.gender, person.position, person.is_owner, person.stage,
+                   person.applied_on, person.talked_on, person.activist_on, person.notice_started_on,
+                   person.candidate_on, person.probation_on, person.full_on, person.withdrawn_on,
+                   person.withdrawn_reason, tuple(person.contacts or ()), person.notes)
+
+
+@dataclass(frozen=True)
+class ReviewLine:
+    """A review note 考察记录 as a card shows it."""
+
+    written_on: date
+    content: str
+
+
 def pipeline(person: Person, last_review_on: date | None) -> Pipeline:
     """The person's dates as the pure rules module reads them."""
     return Pipeline(
@@ -149,12 +187,12 @@ async def for_officer(session: AsyncSession, officer_id: int, scope: str, today:
     return overdue_first(rows)
 
 
-async def review_notes(session: AsyncSession, person_id: int) -> list[ReviewNote]:
+async def review_notes(session: AsyncSession, person_id: int) -> list[ReviewLine]:
     """The person's review notes, the latest first."""
-    return list(await session.scalars(
-        select(ReviewNote).where(ReviewNote.person_id == person_id)
+    return [ReviewLine(written_on, content) for written_on, content in (await session.execute(
+        select(ReviewNote.written_on, ReviewNote.content).where(ReviewNote.person_id == person_id)
         .order_by(ReviewNote.written_on.desc(), ReviewNote.id.desc())
-    ))
+    )).tuples()]
 
 
 async def _changed(session: AsyncSession, person: Person, before: dict[str, Any], *, action: str, actor_id: int,

@@ -7,12 +7,15 @@ server the PostgreSQL variants skip, unless REQUIRE_POSTGRES=1 (CI), where they 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import jinja2
 import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -97,3 +100,34 @@ async def session_factory(database_url: str) -> AsyncIterator[async_sessionmaker
         yield make_session_factory(engine)
     finally:
         await engine.dispose()
+
+
+def _orm_objects(value: object, depth: int = 0) -> list[str]:
+    """ORM instances in a template value: itself, or in its items or dataclass fields."""
+    if isinstance(value, Base):
+        return [type(value).__name__]
+    if depth >= 3 or isinstance(value, str | bytes):
+        return []
+    if isinstance(value, dict):
+        return [found for item in value.values() for found in _orm_objects(item, depth + 1)]
+    if isinstance(value, list | tuple | set | frozenset):
+        return [found for item in value for found in _orm_objects(item, depth + 1)]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [found for item in dataclasses.fields(value)
+                for found in _orm_objects(getattr(value, item.name), depth + 1)]
+    return []
+
+
+@pytest.fixture(autouse=True)
+def templates_get_plain_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every template of every test receives plain values (dicts, dataclasses), never an ORM
+    object: a template that read a model would fetch lazily, see its session's state, and
+    tie the wording to the schema."""
+    original = jinja2.Template.render
+
+    def render(self: jinja2.Template, *args: Any, **values: Any) -> str:
+        found = _orm_objects([*args, values])
+        assert not found, f"template {self.name} got ORM objects: {found}"
+        return original(self, *args, **values)
+
+    monkeypatch.setattr(jinja2.Template, "render", render)

@@ -19,9 +19,8 @@ from handlers.common import ROLE_COMMANDS, command_descriptions
 from output.render import LOCALES, TEMPLATES, environment, label, render
 from storage.development import Pipeline, milestones
 from storage.digests import OfficerSummary, SubRegion, SupervisorDigest
-from storage.enterprises import EnterpriseCard, EnterpriseRow, VisitLine
+from storage.enterprises import EnterpriseCard, EnterpriseFacts, EnterpriseRow, VisitLine
 from storage.enums import Activity, Role
-from storage.models import Enterprise
 from storage.people import PersonRow
 from storage.reviews import QueueItem
 
@@ -142,9 +141,10 @@ ENTERPRISE_CARDS: dict[str, dict[str, Any]] = {
 
 
 def _enterprise_card(**changes: Any) -> dict[str, Any]:
-    enterprise = Enterprise(id=1, name="枝江市楚韵纺织有限公司", kind="private", region="宜昌市/枝江市",
-                            industry=changes.get("industry", "纺织"), employees=changes.get("employees", 120),
-                            party_members=changes.get("party_members", 2), party_org=changes.get("party_org", "none"))
+    enterprise = EnterpriseFacts(id=1, name="枝江市楚韵纺织有限公司", kind="private", region="宜昌市/枝江市",
+                                 industry=changes.get("industry", "纺织"), employees=changes.get("employees", 120),
+                                 party_members=changes.get("party_members", 2),
+                                 party_org=changes.get("party_org", "none"))
     last = changes.get("last_visit", date(2026, 10, 6))
     row = EnterpriseRow(1, enterprise.name, enterprise.region, 30, last, None if last is None else 45, True)
     visits = [VisitLine(date(2026, 10, 6), "王芳", ["policy", "activists"])] * changes.get("recent", 3)
