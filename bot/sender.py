@@ -59,6 +59,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from output import reminders
 from output.reminders import Composed, Renderer
+from output.text import CAPTION_LIMIT, utf16_len
 from storage import outbox
 from storage.clock import Clock
 from storage.db import unavailable as database_unavailable
@@ -79,7 +80,6 @@ MARGIN = 0.001
 EPSILON = 1e-6
 QUIET_START = time(21, 0)
 QUIET_END = time(8, 0)
-CAPTION_LIMIT = 1024  # Telegram: a photo's or document's caption, in UTF-16 units
 MAX_THROTTLES = 5  # 429s in a row for one message before it is put back for a later drain
 # Rows one drain handles at most: about six minutes at 30/s. The scheduler starts the next drain
 # at its next tick (up to `bot.scheduler.DRAIN_SECONDS` later), a pause a small limit would
@@ -209,7 +209,7 @@ async def _send(bot: Bot, job: _Job) -> Message:
         return await bot.send_message(job.chat_id, job.text, parse_mode=ParseMode.HTML,
                                       reply_markup=keyboard(job.buttons))
     caption: str | None = job.text or None
-    if caption is not None and len(caption.encode("utf-16-le")) // 2 > CAPTION_LIMIT:
+    if caption is not None and utf16_len(caption) > CAPTION_LIMIT:
         await bot.send_message(job.chat_id, caption, parse_mode=ParseMode.HTML)
         caption = None
     message: Message | None = None

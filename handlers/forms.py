@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from output.render import label, render
+from output.text import utf16_len
 from storage import reviews
 from storage.enums import Role
 from storage.officers import Member, locale_of
@@ -397,7 +398,7 @@ class TextStep(BaseStep):
             return invalid("text_empty")
         # Telegram measures messages in UTF-16 units (an emoji is two), so the limits do too:
         # the answers must still fit the confirmation card.
-        length = len(text.encode("utf-16-le")) // 2
+        length = utf16_len(text)
         if length > self.max_length:
             return invalid("text_too_long", maximum=self.max_length, length=length)
         return Accept({"text": text})

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from output.ledger import build_ledger, ledger_filename
 from output.render import label, render
+from output.text import split_message
 from storage import outbox
 from storage.digests import (
     OfficerSummary,
@@ -45,46 +46,12 @@ from storage.models import OutboxMessage, User
 from storage.officers import locale_of
 from storage.sweep import iso_week
 
-MESSAGE_LIMIT = 4096  # Telegram's limit, counted in UTF-16 code units
-CAPTION_LIMIT = 1024
 FONT_PATH = Path(mplfonts.__file__).resolve().parent / "fonts" / "NotoSansCJKsc-Regular.otf"
 DIGEST_KIND = "digest"
 SUMMARY_KIND = "summary"
 # The digest's ledger lists the visits of this many days back (the supervisor's working year);
 # the full history is `/export`'s.
 LEDGER_VISITS_DAYS = 365
-
-
-def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Cuts `text` into messages of at most `limit` UTF-16 units, on line boundaries.
-
-    The templates close every HTML tag on its own line, so a cut between lines never leaves a
-    tag open. A single line longer than the limit (never produced by the templates) is cut hard.
-    """
-    parts: list[str] = []
-    current: list[str] = []
-    size = 0
-    for line in text.split("\n"):
-        while utf16_len(line) > limit:
-            head = line[:limit // 2]  # at most 2 units per code point: always fits
-            line = line[len(head):]
-            parts.extend(["\n".join(current)] if current else [])
-            current, size = [], 0
-            parts.append(head)
-        extra = utf16_len(line) + (1 if current else 0)
-        if current and size + extra > limit:
-            parts.append("\n".join(current))
-            current, size = [], 0
-            extra = utf16_len(line)
-        current.append(line)
-        size += extra
-    if current:
-        parts.append("\n".join(current))
-    return [part for part in (p.strip("\n") for p in parts) if part]
 
 
 def render_supervisor_digest(d: SupervisorDigest, locale: str) -> list[str]:

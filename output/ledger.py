@@ -26,7 +26,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -64,38 +63,28 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEZONE = ZoneInfo("Asia/Shanghai")
 
-PARTY_ORG_LABELS: dict[str, str] = {
-    PartyOrg.NONE: "无",
-    PartyOrg.JOINT_BRANCH: "联合党支部",
-    PartyOrg.BRANCH: "独立党支部",
-    PartyOrg.GENERAL_BRANCH: "党总支",
-    PartyOrg.COMMITTEE: "党委",
-}
-# The ledger's order: enterprises without an organisation first, they are the work to do.
-PARTY_ORG_ORDER = {org: index for index, org in enumerate(PARTY_ORG_LABELS)}
 # The ledger is filed with the organisation department: always in Chinese, whatever BOT_LOCALE says.
 LEDGER_LOCALE = "zh_CN"
 
 
-def _vocabulary(codes: Iterable[StrEnum], pattern: str) -> dict[str, str]:
+def _vocabulary(codes: Iterable[str], pattern: str) -> dict[str, str]:
     """The Chinese words of a vocabulary, from the same label templates the bot shows, so the
     ledger and the chat never name a code differently."""
-    return {code.value: label(pattern.format(code.value), LEDGER_LOCALE) for code in codes}
+    return {str(code): label(pattern.format(code), LEDGER_LOCALE) for code in codes}
 
+
+PARTY_ORG_LABELS = _vocabulary(PartyOrg, "party_org_{}")
+# The ledger's order: enterprises without an organisation first, they are the work to do.
+PARTY_ORG_ORDER = {org: index for index, org in enumerate(PARTY_ORG_LABELS)}
 
 KIND_LABELS = _vocabulary(EnterpriseKind, "kind_{}")
-MASS_ORG_LABELS: dict[str, str] = {MassOrg.UNION: "工会", MassOrg.YOUTH_LEAGUE: "共青团", MassOrg.WOMEN: "妇联"}
+MASS_ORG_LABELS = _vocabulary(MassOrg, "mass_org_{}")
 ACTIVITY_LABELS = _vocabulary(Activity, "activity_{}")
 STAGE_LABELS = _vocabulary(Stage, "people.stage_{}")
 # People are listed in the order of their development, withdrawn ones last.
 STAGE_ORDER = {stage: index for index, stage in enumerate(STAGE_LABELS)}
 GENDER_LABELS = _vocabulary(Gender, "people.gender_{}")
-MILESTONE_LABELS: dict[str, str] = {
-    "talk": "申请后谈话",
-    "review": "半年考察",
-    "candidate": "可列为发展对象",
-    "probation": "预备期满，讨论转正",
-}
+MILESTONE_LABELS = _vocabulary(development.MILESTONE_CODES, "people.milestone_{}")
 OVERDUE_MARK = "（已逾期）"
 CATEGORY_LABELS = _vocabulary(FeedbackCategory, "feedback.category_{}")
 URGENCY_LABELS = _vocabulary(Urgency, "feedback.urgency_{}")
@@ -103,7 +92,7 @@ STATUS_LABELS = _vocabulary(FeedbackStatus, "feedback.status_{}")
 CHANNEL_LABELS: dict[str, str] = {"officer": "联系员登记", "owner": "业主链接"}
 # Feedback given as a voice note is stored as its Telegram file id, useless in a spreadsheet.
 VOICE_NOTE = "（语音留言）"
-METHOD_LABELS: dict[str, str] = {FoundingMethod.INDEPENDENT: "独立组建", FoundingMethod.JOINT: "联合组建"}
+METHOD_LABELS = _vocabulary(FoundingMethod, "founding.method_{}")
 YES, NO = "是", "否"
 PRESENT, ABSENT = "有", "无"
 LIST_JOIN = "、"

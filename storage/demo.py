@@ -51,7 +51,6 @@ class DemoSummary:
     ready_to_form: int
     priority: int
     sandbox_officer_id: int
-    city_supervisor_id: int
     people: int = 0
     feedback: int = 0
 
@@ -367,7 +366,6 @@ async def seed_demo(session: AsyncSession, *, today: date, seed: int = 2026) -> 
         ready_to_form=sum(rules.ready_to_form(e.party_members, e.party_org) for e in enterprises),
         priority=sum(rules.priority(e.employees, e.party_org) for e in enterprises),
         sandbox_officer_id=next(o.id for o in officers if o.name == SANDBOX_OFFICER),
-        city_supervisor_id=next(s.id for s in staff if s.name == CITY_SUPERVISOR),
         people=len(people),
         feedback=len(requests),
     )

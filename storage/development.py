@@ -125,6 +125,10 @@ class Milestone:
     values: dict[str, object] = field(default_factory=dict)
 
 
+# What `milestones` can find due, by the code of its rule.
+MILESTONE_CODES = ("talk", "review", "candidate", "probation")
+
+
 def milestones(p: Pipeline, today: date, rules: RuleSet = CURRENT) -> list[Milestone]:
     """Everything due for the person at their current stage, soonest first."""
     due: list[tuple[str, date, Rule]] = []

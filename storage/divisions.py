@@ -17,7 +17,6 @@ from storage.scope import SEPARATOR
 logger = logging.getLogger(__name__)
 
 CITY = "宜昌市"
-CITY_CODE = "420500"
 
 
 @dataclass(frozen=True)

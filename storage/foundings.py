@@ -71,7 +71,3 @@ async def get_in_scope(session: AsyncSession, founding_id: int, scope: str) -> F
     )
 
 
-async def for_enterprise(session: AsyncSession, enterprise_id: int) -> list[Founding]:
-    return list(await session.scalars(
-        select(Founding).where(Founding.enterprise_id == enterprise_id).order_by(Founding.founded_on.desc())
-    ))

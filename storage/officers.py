@@ -131,9 +131,3 @@ def active_with_telegram_id(telegram_user_id: int | BindParameter[int]) -> tuple
     return User.telegram_user_id == telegram_user_id, User.active.is_(True)
 
 
-async def officer_by_name(session: AsyncSession, name: str) -> list[User]:
-    return list(
-        await session.scalars(
-            select(User).where(User.name == name.strip(), User.role == Role.OFFICER.value, User.active.is_(True))
-        )
-    )

@@ -21,7 +21,6 @@ from storage.models import Enterprise, Feedback, Founding, Person, Review, User,
 from storage.scope import in_scope
 
 CORRECTION_WINDOW = timedelta(hours=24)
-ENTITIES = ("visit", "person", "feedback", "founding")
 
 
 async def status(session: AsyncSession, entity: str, entity_id: int) -> Review | None:

@@ -193,7 +193,7 @@ async def test_ledger_classifies_and_flags_enterprises_in_scope_only(
     # 无 before 独立党支部; within a class by region, then name. 远安 is outside the scope.
     assert [r["企业名称"] for r in records] == ["枝江市本级商贸", "枝江市楚韵纺织有限公司", "枝江三峡机械"]
     never, chuyun, branch = records
-    assert chuyun["分类"] == "无" and branch["分类"] == "独立党支部"
+    assert chuyun["分类"] == "无党组织" and branch["分类"] == "独立党支部"  # the chat's own words
     assert chuyun["群团组织"] == "工会、共青团" and chuyun["示范点"] == "是" and chuyun["企业类型"] == "私营企业"
     assert chuyun["联系员"] == "李明"  # the rotated-out officer is history, not current
     assert chuyun["最近走访"] == datetime(2026, 11, 20) and chuyun["距今天数"] == 5
@@ -282,7 +282,7 @@ async def test_summary_counts_per_classification_and_sub_region(
     workbook = await _ledger(session_factory, "宜昌市/枝江市")
     _, *rows = _rows(workbook, "汇总")
     table = {(row[0], row[1]): row[2:] for row in rows}
-    assert table[("党组织状况", "无")] == (2, 1, 0.5, 1, 1)
+    assert table[("党组织状况", "无党组织")] == (2, 1, 0.5, 1, 1)
     assert table[("党组织状况", "独立党支部")] == (1, 0, 0, 0, 0)
     assert table[("党组织状况", "党委")] == (0, 0, None, 0, 0)
     assert table[("下级地区", "马家店街道")] == (1, 1, 1, 1, 1)

@@ -6,7 +6,8 @@ import warnings
 from datetime import date
 
 from bot.emulator import parse_html
-from output.digests import chart_png, render_officer_summary, render_supervisor_digest, split_message, utf16_len
+from output.digests import chart_png, render_officer_summary, render_supervisor_digest
+from output.text import split_message, utf16_len
 from storage.digests import OfficerSummary, SubRegion, SupervisorDigest
 
 WEEK = date(2026, 11, 16)
