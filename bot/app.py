@@ -12,7 +12,7 @@ from bot.config import Settings
 from bot.processor import PerChatUpdateProcessor
 from bot.retry import TelegramRetry
 from bot.sender import OutboxSender
-from bot.transport import AiohttpRequest
+from bot.transport import AiohttpRequest, TolerantBot
 from handlers import common, enterprise, feedback, founding, nomination, owner, people, reminders, review, supervisor, visit
 from handlers import digest as digest_commands
 from handlers.adapter import FormRunner
@@ -41,24 +41,28 @@ def build_application(
     clock = clock or SystemClock()
     session_factory = make_session_factory(make_async_engine(settings.database_url, pool_size=settings.database_pool_size))
     processor = PerChatUpdateProcessor(on_processed=on_processed, factory=session_factory, clock=clock)
-    builder = (
-        ApplicationBuilder()
-        .token(token)
-        .base_url(settings.telegram_api_base_url)
-        .context_types(ContextTypes(context=BotContext, bot_data=BotData))
-        .concurrent_updates(processor)
-        .defaults(Defaults(tzinfo=settings.timezone))
-        .post_init(on_startup)
-        .post_shutdown(on_shutdown)
-    )
     # 429s, 5xx, timeouts and dropped connections on the bot's own calls: what is retried and
     # what is not is bot/retry.py's policy.
     retry = TelegramRetry()
-    builder.rate_limiter(retry)
-    # aiohttp rather than PTB's httpx client: a quarter of the CPU per call (bot/transport.py).
-    builder.request(AiohttpRequest(read_timeout=settings.telegram_read_timeout))
-    builder.get_updates_request(AiohttpRequest(connection_pool_size=1))
-    application = builder.build()
+    # A Bot that skips an update it cannot parse rather than stalling polling on it, over aiohttp
+    # rather than PTB's httpx client (a quarter of the CPU per call): both in bot/transport.py.
+    telegram_bot = TolerantBot(
+        token,
+        base_url=settings.telegram_api_base_url,
+        request=AiohttpRequest(read_timeout=settings.telegram_read_timeout),
+        get_updates_request=AiohttpRequest(connection_pool_size=1),
+        defaults=Defaults(tzinfo=settings.timezone),
+        rate_limiter=retry,
+    )
+    application = (
+        ApplicationBuilder()
+        .bot(telegram_bot)
+        .context_types(ContextTypes(context=BotContext, bot_data=BotData))
+        .concurrent_updates(processor)
+        .post_init(on_startup)
+        .post_shutdown(on_shutdown)
+        .build()
+    )
     processor.on_skipped = lambda update: common.after_redelivery(update, application.bot_data, application.bot)
 
     engine = FormEngine(FORMS)

@@ -3,12 +3,15 @@
 An aiohttp server with two routes:
 
 - `POST <path of WEBHOOK_URL>`: refuses (403) a request without the right
-  `X-Telegram-Bot-Api-Secret-Token`, then processes the update and answers 200 only when its
-  handlers are done. An instance that dies mid-update never answers, so Telegram delivers the
-  update again (to this or another instance) and the update_id record makes sure it is applied
-  once. PTB's own webhook server answers before processing, which would lose that update.
+  `X-Telegram-Bot-Api-Secret-Token` and (400) a body that is not an Update (a JSON object with
+  an integer update_id), then processes the update and answers 200 only when its handlers are
+  done. An instance that dies mid-update never answers, so Telegram delivers the update again
+  (to this or another instance) and the update_id record makes sure it is applied once. PTB's
+  own webhook server answers before processing, which would lose that update. An Update the
+  bot cannot parse is answered 200 and skipped (`bot.transport.TolerantBot`).
 - `GET /healthz`: 200 with `{"ok": true, ...}` when this instance can reach the database,
-  503 otherwise — for the proxy's health checks.
+  503 otherwise — for the proxy's health checks; `unparseable_updates` counts the updates
+  this instance skipped since it started.
 
 Several instances can serve one bot: they share nothing but the database (drafts, outbox,
 update records) and elect one scheduler leader between them (`bot.leader`).
@@ -62,11 +65,17 @@ class WebhookServer:
             return web.Response(status=403, text="forbidden")
         try:
             payload = await request.json(loads=json.loads)
-            update = Update.de_json(payload, self.application.bot)
-        except Exception:  # not JSON, or not an update: Telegram never sends that
+        except Exception:  # not JSON (or not text): Telegram never sends that
+            payload = None
+        if not is_update(payload):
             logger.warning("Webhook request with a body that is not an update refused")
             return web.Response(status=400, text="bad request")
         application = self.application
+        update = application.bot.parse_update(payload)
+        if update is None:
+            # From Telegram, but PTB cannot read it (logged and counted by the bot). Telegram
+            # would send it again for a day if refused, holding back the updates behind it.
+            return web.Response(status=200)
         # The same path an update takes in polling mode (per-chat order, once per update_id),
         # awaited here so the answer means "handled".
         await application.update_processor.process_update(update, application.process_update(update))
@@ -74,7 +83,8 @@ class WebhookServer:
 
     async def health(self, _request: web.Request) -> web.Response:
         data = self.application.bot_data
-        status = {"ok": True, "instance": INSTANCE, "leader": bool(data.leader and data.leader.is_leader)}
+        status = {"ok": True, "instance": INSTANCE, "leader": bool(data.leader and data.leader.is_leader),
+                  "unparseable_updates": self.application.bot.unparseable_updates}
         try:
             async with data.session_factory() as session:
                 await asyncio.wait_for(session.execute(text("SELECT 1")), HEALTH_DB_TIMEOUT)
@@ -96,6 +106,12 @@ class WebhookServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+def is_update(payload: object) -> bool:
+    """Whether a decoded webhook body is an Update as Telegram sends one: an object with an
+    integer update_id (what else it holds is the bot's to parse)."""
+    return isinstance(payload, dict) and type(payload.get("update_id")) is int  # bool is not an id
 
 
 async def start(application: Any, settings: Settings) -> WebhookServer:

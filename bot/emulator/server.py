@@ -229,6 +229,11 @@ class BotApiEmulator:
         self._users[user_id] = chat
         return chat
 
+    def queue_raw(self, fields: dict[str, Any]) -> int:
+        """Queues an update with these fields as they are, unchecked (see `World.enqueue_raw`);
+        returns its update_id."""
+        return self.world.enqueue_raw(fields)
+
     def redeliver(self, *update_ids: int) -> None:
         """Deliver these updates again (see `World.redeliver`)."""
         self.world.redeliver(*update_ids)

@@ -173,6 +173,16 @@ class World:
         self.on_update()
         return update_id
 
+    def enqueue_raw(self, fields: dict[str, Any]) -> int:
+        """Queues an update made of ``fields`` as given, unchecked, under the next update_id:
+        what a newer Bot API (or a broken one) could send, for testing a bot's parsing."""
+        update_id = next(self._update_ids)
+        update = {"update_id": update_id, **{k: copy.deepcopy(v) for k, v in fields.items() if k != "update_id"}}
+        self.pending_updates.append(update)
+        self.history[update_id] = copy.deepcopy(update)
+        self.on_update()
+        return update_id
+
     def redeliver(self, *update_ids: int) -> None:
         """Queues updates again, as Telegram does with updates a crashed bot never confirmed
         (polling) or never answered (webhook): same update_id, same content. A polling bot
@@ -184,7 +194,7 @@ class World:
         self.on_update()
 
     def update_kind(self, update: dict[str, Any]) -> str:
-        return next(k for k in update if k != "update_id")
+        return next((k for k in update if k != "update_id"), "")
 
 
 def _button_rows(message: dict[str, Any]) -> list[list[dict[str, Any]]]:

@@ -18,6 +18,7 @@ from storage.clock import FixedClock
 from storage.models import ProcessedUpdate, Visit
 from tests.conversations.conftest import Talk, World
 from tests.conversations.test_redelivery import STEPS, _act
+from tests.conversations.test_unparseable_updates import PRIVATE, without_date
 from tests.proxy import free_port
 
 SECRET = "hook-secret_0123456789"
@@ -81,6 +82,53 @@ async def test_a_body_that_is_not_an_update_is_refused(hooked: tuple[Any, webhoo
             async with session.post(f"http://127.0.0.1:{server.port}/telegram/hook", data=body,
                                     headers={webhook.SECRET_HEADER: SECRET}) as response:
                 assert response.status == 400
+
+
+async def test_an_unparseable_update_is_acknowledged_skipped_and_counted(
+    hooked: tuple[Any, webhook.WebhookServer], emulator: BotApiEmulator, world: World,
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    _, server = hooked
+    officer, stranger = emulator.user(501, "芳", last_name="王"), emulator.user(599, "路人")
+    first = officer.send_text(f"/start {world.officer_code}")
+    bad = emulator.queue_raw(without_date(officer.id))
+    last = stranger.send_text("/start")
+    for update_id in (first, bad, last):
+        await emulator.wait_delivered(update_id, timeout=10)
+    assert "王芳同志，您好" in officer.plain() and "您还没有加入" in stranger.plain()
+    # Answered 200 the first time: Telegram does not retry it.
+    assert emulator.world.webhook_delivered.count(bad) == 1 and emulator.world.webhook_last_error is None
+    assert bad not in emulator.world.processed
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{server.port}/healthz") as r:
+        assert (await r.json())["unparseable_updates"] == 1
+    async with factory() as db:
+        recorded = set(await db.scalars(select(ProcessedUpdate.update_id)))
+    assert bad not in recorded and {first, last} <= recorded
+    assert emulator.violations == []
+
+
+async def test_a_body_that_is_not_a_telegram_update_is_refused_and_nothing_is_done(
+    hooked: tuple[Any, webhook.WebhookServer], emulator: BotApiEmulator, factory: async_sessionmaker[AsyncSession],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app, server = hooked
+    message = {"message_id": 1, "date": 1, "chat": {"id": 599, "type": "private"},
+               "from": {"id": 599, "is_bot": False, "first_name": PRIVATE}, "text": "/start"}
+    bodies: list[Any] = [{"update_id": "abc", "message": message}, {"update_id": 1.5, "message": message},
+                         {"update_id": True, "message": message}, {"update_id": None, "message": message},
+                         {"update_id": "7", "message": message}, [{"update_id": 7, "message": message}],
+                         "an update", 7, None]
+    calls = len(emulator.calls)
+    async with aiohttp.ClientSession() as session:
+        for body in bodies:
+            async with session.post(f"http://127.0.0.1:{server.port}/telegram/hook", json=body,
+                                    headers={webhook.SECRET_HEADER: SECRET}) as response:
+                assert response.status == 400, body
+    assert emulator.calls[calls:] == [] and emulator.world.processed == set()
+    assert app.bot.unparseable_updates == 0
+    assert PRIVATE not in caplog.text
+    async with factory() as db:
+        assert await db.scalar(select(func.count()).select_from(ProcessedUpdate)) == 0
 
 
 async def test_health_reports_the_database_and_leadership(hooked: tuple[Any, webhook.WebhookServer]) -> None:

@@ -14,11 +14,11 @@ import pytest
 from aiohttp import web
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.error import NetworkError, TimedOut
-from telegram.request import RequestData
+from telegram.request import BaseRequest, RequestData
 from telegram.request._requestparameter import RequestParameter
 
 from bot.retry import Failure, classify
-from bot.transport import AiohttpRequest
+from bot.transport import AiohttpRequest, TolerantBot
 
 
 class Server:
@@ -160,3 +160,55 @@ async def test_a_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPa
         await server.wait_closed()
     assert (status, json.loads(body)) == (200, {"ok": True, "result": True})
     assert seen == ["http://api.telegram.invalid/bot1:x/getMe"]
+
+
+class UpdatesRequest(BaseRequest):
+    """Answers getUpdates with the given batches, in turn; records the offsets asked for."""
+
+    def __init__(self, *batches: list[Any]) -> None:
+        self.batches = list(batches)
+        self.offsets: list[Any] = []
+
+    @property
+    def read_timeout(self) -> float | None:
+        return 1.0
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
+                         *_args: Any, **_kwargs: Any) -> tuple[int, bytes]:
+        assert url.endswith("/getUpdates") and request_data is not None
+        self.offsets.append(request_data.parameters.get("offset"))
+        batch = self.batches.pop(0) if self.batches else []
+        return 200, json.dumps({"ok": True, "result": batch}).encode()
+
+
+def _message(update_id: int, **drop: bool) -> dict[str, Any]:
+    message = {"message_id": update_id, "date": 1, "chat": {"id": 5, "type": "private"}, "text": "hi"}
+    return {"update_id": update_id, "message": {k: v for k, v in message.items() if not drop.get(k)}}
+
+
+async def test_an_unparseable_update_is_skipped_and_confirmed_once_the_updater_took_the_rest() -> None:
+    request = UpdatesRequest([_message(1), _message(2, date=True)], [], [])
+    bot = TolerantBot("123:abcdef", get_updates_request=request)
+    assert [u.update_id for u in await bot.get_updates(offset=0)] == [1]
+    assert bot.unparseable_updates == 1
+    # The Updater took update 1 and asks from 2; the skipped 2 is confirmed with it.
+    await bot.get_updates(offset=2)
+    # Past it, offsets are the Updater's again.
+    await bot.get_updates(offset=2)
+    assert request.offsets == [0, 3, 2]
+
+
+async def test_updates_the_updater_did_not_take_are_not_confirmed_behind_its_back() -> None:
+    request = UpdatesRequest([_message(1), _message(2, date=True)], [_message(1), _message(2, date=True)])
+    bot = TolerantBot("123:abcdef", get_updates_request=request)
+    await bot.get_updates(offset=0)
+    # Stopped before it queued update 1, the Updater asks from 0 again: 1 must come back.
+    assert [u.update_id for u in await bot.get_updates(offset=0)] == [1]
+    await bot.get_updates(offset=-1)  # "the last update": left alone
+    assert request.offsets == [0, 0, -1]
