@@ -82,7 +82,9 @@ async def gate(update: Update, context: BotContext) -> None:
     """Lets known users through with their `member`; everyone else gets a polite refusal.
 
     Only `/start <code>` passes for strangers. Nothing about a stranger is stored, except the
-    numeric Telegram id of one who sends wrong codes, for an hour (`storage.throttle`).
+    numeric Telegram id of one who sends wrong codes, for an hour (`storage.throttle`). A
+    stranger is answered only for what they send or tap: not for an edit (its message was
+    answered).
     """
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None or chat.type != ChatType.PRIVATE:
@@ -96,7 +98,7 @@ async def gate(update: Update, context: BotContext) -> None:
     context.member = Member.of(row) if row else None
     if context.member is not None:
         return
-    message = update.effective_message
+    message = update.message  # not an edited one: an edited `/start <code>` redeems nothing
     if message is not None and message.text and re.match(r"^/start(@\w+)?\s+\S", message.text):
         return
     refusal = render("common/not_joined", context.bot_data.locale)
@@ -105,6 +107,11 @@ async def gate(update: Update, context: BotContext) -> None:
     elif message is not None:
         await message.reply_text(refusal, parse_mode=ParseMode.HTML)
     raise ApplicationHandlerStop
+
+
+async def edited(update: Update, context: BotContext) -> None:
+    """An edited message: never an answer to the question asked now (see `FormRunner.on_edit`)."""
+    await context.bot_data.runner.on_edit(update, context)
 
 
 async def start(update: Update, context: BotContext) -> None:
@@ -342,6 +349,10 @@ def gate_handler() -> BaseHandler[Update, BotContext, Any]:
 
 def handlers() -> list[BaseHandler[Update, BotContext, Any]]:
     return [
+        # First: PTB's CommandHandler (and every MessageHandler without an update-type filter)
+        # also takes edited messages, so an edited `/visit` would start a form, and an edited
+        # answer would be taken as the answer to the next question.
+        MessageHandler(filters.UpdateType.EDITED_MESSAGE, edited),
         CommandHandler("start", start),
         CommandHandler("help", help_command),
         CommandHandler("cancel", cancel),

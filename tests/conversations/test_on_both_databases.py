@@ -13,6 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.emulator import BotApiEmulator
 from storage.models import Draft, Visit
 from tests.conversations.conftest import Talk, World
+from tests.conversations.test_edited_messages import (
+    test_an_edited_summary_is_corrected_and_does_not_answer_the_follow_up as edited_summary,
+)
 from tests.conversations.test_visit import test_officer_files_a_visit_in_a_few_taps as full_journey
 
 
@@ -25,6 +28,12 @@ async def test_the_visit_journey_runs_on_this_backend(
     officer: Talk, world: World, factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator
 ) -> None:
     await full_journey(officer, world, factory, emulator)
+
+
+async def test_an_edited_summary_is_corrected_on_this_backend(
+    officer: Talk, factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator
+) -> None:
+    await edited_summary(officer, factory, emulator)
 
 
 async def test_quick_taps_on_this_backend_are_applied_in_order(
