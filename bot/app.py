@@ -81,8 +81,10 @@ def build_application(
 
     # Group -1 runs first for every update: strangers stop here, known users get `member`.
     application.add_handler(common.gate_handler(), group=-1)
-    # Group 0, first match wins: commands, then form buttons, then free input for the draft.
-    # The catch-all MessageHandler must come last, or it would swallow commands.
+    # Group 0, first match wins: edited messages (before the commands, which PTB would run for
+    # an edited `/visit` too) and blocking/unblocking, then commands, then form buttons, then
+    # free input for the draft. The catch-all MessageHandler must come last, or it would
+    # swallow commands.
     application.add_handlers([*common.handlers(), *(h for module in MODULES for h in module.handlers())])
     application.add_handlers(common.fallback_handlers(data.runner))
     application.add_error_handler(common.on_error)

@@ -89,7 +89,7 @@ def incoming_from(update: Update) -> Incoming:
         return Incoming(unsupported=True)
     if message.text is not None:
         # A NUL character cannot be stored in PostgreSQL (text or JSON), and no one means one.
-        return Incoming(text=message.text.replace("\x00", ""))
+        return Incoming(text=message.text.replace("\x00", ""), ref=str(message.message_id))
     if message.photo:
         return Incoming(photo=message.photo[-1].file_id)  # the largest size
     if message.voice is not None:
@@ -189,6 +189,26 @@ class FormRunner:
                                                                    role=member.role))
                 return
             outcome = await self.engine.handle(self._ctx(uow, context, member), _state(draft), incoming)
+            draft_id = await self._persist(uow, context, member, draft, outcome)
+            await uow.commit()
+        await self._deliver(context, chat.id, outcome, draft_id, None)
+
+    async def on_edit(self, update: Update, context: BotContext) -> None:
+        """An edited text corrects the free-text answer it typed, or the user is told how to
+        change an answer; the draft stays on its question. Other edits (a live location
+        moving, a caption) are not answered at all."""
+        message, member, chat = update.edited_message, context.member, update.effective_chat
+        if message is None or message.text is None or member is None or chat is None:
+            return
+        incoming = Incoming(text=message.text.replace("\x00", ""), ref=str(message.message_id))
+        async with context.unit_of_work() as uow:
+            draft = await drafts.for_update(uow.session, member.id)
+            if draft is None:
+                if not await uow.handled_elsewhere():
+                    await context.bot.send_message(chat.id, render("forms/edit_not_taken", context.locale(),
+                                                                   draft=False), parse_mode=ParseMode.HTML)
+                return
+            outcome = await self.engine.amend(self._ctx(uow, context, member), _state(draft), incoming)
             draft_id = await self._persist(uow, context, member, draft, outcome)
             await uow.commit()
         await self._deliver(context, chat.id, outcome, draft_id, None)

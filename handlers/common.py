@@ -17,12 +17,13 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.constants import ChatType, ParseMode
+from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import BadRequest
 from telegram.ext import (
     ApplicationHandlerStop,
     BaseHandler,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     MessageHandler,
     TypeHandler,
@@ -82,7 +83,9 @@ async def gate(update: Update, context: BotContext) -> None:
     """Lets known users through with their `member`; everyone else gets a polite refusal.
 
     Only `/start <code>` passes for strangers. Nothing about a stranger is stored, except the
-    numeric Telegram id of one who sends wrong codes, for an hour (`storage.throttle`).
+    numeric Telegram id of one who sends wrong codes, for an hour (`storage.throttle`). A
+    stranger is answered only for what they send or tap: not for an edit (its message was
+    answered), nor for blocking or unblocking the bot (`my_chat_member`, nothing to answer).
     """
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None or chat.type != ChatType.PRIVATE:
@@ -94,9 +97,11 @@ async def gate(update: Update, context: BotContext) -> None:
         async with context.unit_of_work() as uow:
             row = await officers.by_telegram_id(uow.session, user.id)
     context.member = Member.of(row) if row else None
-    if context.member is not None:
+    if row is not None:
+        if row.blocked_bot and update.my_chat_member is None:
+            await _reachable_again(context, row.id, row.name)
         return
-    message = update.effective_message
+    message = update.message  # not an edited one: an edited `/start <code>` redeems nothing
     if message is not None and message.text and re.match(r"^/start(@\w+)?\s+\S", message.text):
         return
     refusal = render("common/not_joined", context.bot_data.locale)
@@ -105,6 +110,40 @@ async def gate(update: Update, context: BotContext) -> None:
     elif message is not None:
         await message.reply_text(refusal, parse_mode=ParseMode.HTML)
     raise ApplicationHandlerStop
+
+
+async def _reachable_again(context: BotContext, user_id: int, name: str) -> None:
+    """Clears the flag of a user marked as having blocked the bot who writes or taps again:
+    they have unblocked it, so digests and reminders reach them again.
+
+    In a unit of work of its own, not the update's: the update's first commit records it as
+    handled (`storage.updates`), which must stay with the handler's own change."""
+    async with unit_of_work(context.bot_data.session_factory) as uow:
+        await officers.set_blocked_bot(uow.session, user_id, False, actor_id=user_id, actor_label=name)
+        await uow.commit()
+    logger.info("User %s is reachable again: the blocked-bot flag is cleared", user_id)
+
+
+async def chat_member_changed(update: Update, context: BotContext) -> None:
+    """Records that the user blocked the bot (`kicked`) or unblocked it (`member`)."""
+    change, member = update.my_chat_member, context.member
+    if change is None or member is None:
+        return
+    status = change.new_chat_member.status
+    if status not in (ChatMemberStatus.BANNED, ChatMemberStatus.MEMBER):
+        return
+    blocked = status == ChatMemberStatus.BANNED
+    async with context.unit_of_work() as uow:
+        changed = await officers.set_blocked_bot(uow.session, member.id, blocked, actor_id=member.id,
+                                                 actor_label=member.name)
+        await uow.commit()
+    if changed:
+        logger.info("User %s %s the bot", member.id, "blocked" if blocked else "unblocked")
+
+
+async def edited(update: Update, context: BotContext) -> None:
+    """An edited message: never an answer to the question asked now (see `FormRunner.on_edit`)."""
+    await context.bot_data.runner.on_edit(update, context)
 
 
 async def start(update: Update, context: BotContext) -> None:
@@ -342,6 +381,11 @@ def gate_handler() -> BaseHandler[Update, BotContext, Any]:
 
 def handlers() -> list[BaseHandler[Update, BotContext, Any]]:
     return [
+        # First: PTB's CommandHandler (and every MessageHandler without an update-type filter)
+        # also takes edited messages, so an edited `/visit` would start a form, and an edited
+        # answer would be taken as the answer to the next question.
+        MessageHandler(filters.UpdateType.EDITED_MESSAGE, edited),
+        ChatMemberHandler(chat_member_changed, ChatMemberHandler.MY_CHAT_MEMBER),
         CommandHandler("start", start),
         CommandHandler("help", help_command),
         CommandHandler("cancel", cancel),

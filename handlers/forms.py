@@ -39,7 +39,10 @@ RECORD = "_record"
 # Kept on an open draft while the user decides whether to continue it or start another form:
 # the other form and the values it was started with (a button's enterprise, a record).
 NEXT = "_next"
-SCRATCH = (PENDING, NEXT)
+# Which message typed the answer of a free-text step, `{message ref: step name}`: an edit of
+# that message corrects the answer (`FormEngine.amend`) instead of answering the next question.
+TYPED = "_typed"
+SCRATCH = (PENDING, NEXT, TYPED)
 
 
 # ---------------------------------------------------------------- values the engine works in
@@ -84,6 +87,8 @@ class Incoming:
     voice: str | None = None
     location: tuple[float, float] | None = None
     unsupported: bool = False
+    # The message it came in (Telegram: its message_id), to recognise a later edit of it.
+    ref: str | None = None
 
 
 @dataclass
@@ -494,6 +499,20 @@ class ConfirmStep:
         return True
 
 
+def _remember_typed(answers: dict[str, Any], step: Step, incoming: Incoming) -> dict[str, Any]:
+    """Notes which message typed a free-text step's answer, forgetting the one that typed its
+    earlier answer (a step answered again from the card, by voice or by skipping)."""
+    typed = {ref: name for ref, name in (answers.get(TYPED) or {}).items() if name != step.name}
+    if isinstance(step, TextStep) and incoming.text is not None and incoming.ref is not None:
+        typed[incoming.ref] = step.name
+    rest = {k: v for k, v in answers.items() if k != TYPED}
+    return {**rest, TYPED: typed} if typed else rest
+
+
+def _title(step: Step | None, locale: str) -> str | None:
+    return label(step.title, locale) if step is not None and step.title else None
+
+
 # ---------------------------------------------------------------- forms and the engine
 
 
@@ -635,11 +654,40 @@ class FormEngine:
             return Outcome(new, (Reply(await self._ask(ctx, form, new), replace=result.redraw),))
         answers = {k: v for k, v in state.answers.items() if k != PENDING}
         answers[step.name] = result.value
+        answers = _remember_typed(answers, step, incoming)
         # An answer can make other steps irrelevant ('no change' to head counts): forget theirs,
         # so choosing 'update' again later asks afresh instead of reusing stale numbers.
         hidden = {s.name for s in form.steps if not s.applies(answers)}
         answers = {k: v for k, v in answers.items() if k not in hidden}
         return await self._advance(ctx, form, replace(state, answers=answers, mode=None), [])
+
+    async def amend(self, ctx: FormContext, state: FormState, incoming: Incoming) -> Outcome:
+        """An edited message: corrects the free-text answer it typed, if that answer still
+        counts; otherwise says how an answer is changed. Either way the draft stays on its
+        question, which is asked again: an edit never answers it."""
+        form = self.forms[state.form]
+        name = (state.answers.get(TYPED) or {}).get(incoming.ref or "")
+        step = next((s for s in form.applicable(state.answers) if s.name == name), None)
+        result: StepResult | None = None
+        if isinstance(step, TextStep) and step.name in state.answers:
+            result = await step.accept(ctx, state, incoming)
+        if isinstance(result, Invalid):  # too long, say: the answer typed first stays
+            problem = render("forms/error", ctx.locale, code=result.code, **{"today": ctx.today, **result.values})
+            note = render("forms/edit_not_applied", ctx.locale, field=_title(step, ctx.locale))
+            return await self._noted(ctx, form, state, problem + "\n" + note)
+        answers = {**state.answers, str(name): result.value} if isinstance(result, Accept) else None
+        # A text that decided which questions are asked would need them asked: the card's edit
+        # button does that.
+        if answers is None or form.applicable(answers) != form.applicable(state.answers):
+            return await self._noted(ctx, form, state, render("forms/edit_not_taken", ctx.locale, draft=True))
+        note = render("forms/edit_applied", ctx.locale, field=_title(step, ctx.locale))
+        return await self._noted(ctx, form, replace(state, answers=answers), note)
+
+    async def _noted(self, ctx: FormContext, form: Form, state: FormState, note: str) -> Outcome:
+        # The question is asked again with the same seq, so the buttons of its earlier copy
+        # still work (as after an invalid answer).
+        question = await self._ask(ctx, form, state)
+        return Outcome(state, (Reply(Prompt(note + "\n" + question.text, question.buttons)),))
 
     async def _advance(self, ctx: FormContext, form: Form, state: FormState, before: list[Reply]) -> Outcome:
         # The next step is the first applicable one without an answer. After a jump back from

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import BindParameter, ColumnElement, select
+from sqlalchemy import BindParameter, ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import audit
@@ -131,3 +131,17 @@ def active_with_telegram_id(telegram_user_id: int | BindParameter[int]) -> tuple
     return User.telegram_user_id == telegram_user_id, User.active.is_(True)
 
 
+async def set_blocked_bot(session: AsyncSession, user_id: int, blocked: bool, *, actor_id: int | None,
+                          actor_label: str) -> bool:
+    """Records whether the user has blocked the bot (nothing is sent to them while they have);
+    True when that changed, and then audited. One conditional UPDATE: two updates racing to
+    change it write (and audit) it once."""
+    changed = await session.scalar(
+        update(User).where(User.id == user_id, User.blocked_bot.is_(not blocked)).values(blocked_bot=blocked)
+        .returning(User.id))
+    if changed is None:
+        return False
+    await audit.record(session, actor_id=actor_id, actor_label=actor_label,
+                       action="blocked_bot" if blocked else "unblocked_bot", entity="user", entity_id=user_id,
+                       before={"blocked_bot": not blocked}, after={"blocked_bot": blocked})
+    return True

@@ -21,8 +21,8 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import audit
-from storage.models import OutboxMessage, User
+from storage import officers
+from storage.models import OutboxMessage
 
 PENDING = "pending"
 SENDING = "sending"
@@ -157,10 +157,5 @@ async def mark_dropped(session: AsyncSession, outbox_id: int, *, error: str) -> 
         return
     row.status = DROPPED
     row.last_error = error
-    if row.user_id is None:
-        return
-    user = await session.get(User, row.user_id)
-    if user is not None and not user.blocked_bot:
-        user.blocked_bot = True
-        await audit.record(session, actor_id=None, actor_label=ACTOR_LABEL, action="blocked_bot", entity="user",
-                           entity_id=user.id, before={"blocked_bot": False}, after={"blocked_bot": True})
+    if row.user_id is not None:
+        await officers.set_blocked_bot(session, row.user_id, True, actor_id=None, actor_label=ACTOR_LABEL)

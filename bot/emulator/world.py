@@ -197,6 +197,18 @@ class World:
         return next((k for k in update if k != "update_id"), "")
 
 
+def _text_content(text: str) -> dict[str, Any]:
+    """A text message's content as Telegram sends it."""
+    content: dict[str, Any] = {"text": text}
+    if text.startswith("/"):
+        # Telegram marks a leading /command (optionally /command@bot) as bot_command.
+        end = 1
+        while end < len(text) and not text[end].isspace():
+            end += 1
+        content["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(text[:end])}]
+    return content
+
+
 def _button_rows(message: dict[str, Any]) -> list[list[dict[str, Any]]]:
     markup = message.get("reply_markup") or {}
     rows = markup.get("inline_keyboard") or []
@@ -228,14 +240,7 @@ class UserChat:
         return self._world.enqueue("message", copy.deepcopy(message))
 
     def send_text(self, text: str) -> int:
-        content: dict[str, Any] = {"text": text}
-        if text.startswith("/"):
-            # Telegram marks a leading /command (optionally /command@bot) as bot_command.
-            end = 1
-            while end < len(text) and not text[end].isspace():
-                end += 1
-            content["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(text[:end])}]
-        return self._send(content)
+        return self._send(_text_content(text))
 
     def send_photo(self, caption: str | None = None) -> int:
         stored = self._world.new_file(secrets.token_bytes(256), kind="photo", mime_type="image/jpeg")
@@ -328,11 +333,55 @@ class UserChat:
         }
         return world.enqueue("callback_query", payload)
 
-    def block(self) -> None:
-        self._chat.blocked = True
+    def edit_text(self, text: str, message_id: int | None = None) -> int:
+        """Edit one of the user's own text messages (default: their last one), as a phone's
+        "Edit" does; returns the update_id of the ``edited_message`` update Telegram sends.
 
-    def unblock(self) -> None:
-        self._chat.blocked = False
+        The edited message keeps its message_id and date, gains ``edit_date``, and its
+        entities are those of the new text (a leading /command is marked again)."""
+        chat = self._chat
+        own = [m for m in chat.messages.values() if m.get("from", {}).get("id") == self.id and "text" in m]
+        if message_id is not None:
+            own = [m for m in own if m["message_id"] == message_id]
+        if not own:
+            wanted = "a text message" if message_id is None else f"text message {message_id}"
+            raise LookupError(f"user {self.id} has no {wanted} to edit")
+        message = own[-1]
+        edited = {key: value for key, value in message.items() if key != "entities"}
+        edited.update(_text_content(text))
+        edited["edit_date"] = max(self._world.now(), message["date"])
+        chat.messages[message["message_id"]] = edited
+        return self._world.enqueue("edited_message", copy.deepcopy(edited))
+
+    def block(self, *, announce: bool = False) -> int | None:
+        """The user blocks the bot: sending to this chat fails with 403 from now on.
+
+        Telegram also tells the bot, with a ``my_chat_member`` update (member → kicked);
+        `announce` queues it and returns its update_id (None when nothing changed)."""
+        return self._set_blocked(True, announce)
+
+    def unblock(self, *, announce: bool = False) -> int | None:
+        """The user unblocks the bot (kicked → member; see `block`)."""
+        return self._set_blocked(False, announce)
+
+    def _set_blocked(self, blocked: bool, announce: bool) -> int | None:
+        chat = self._chat
+        changed = chat.blocked != blocked
+        chat.blocked = blocked
+        if not announce or not changed:
+            return None
+        # In a private chat the bot is a plain member, or "kicked" (banned for ever: until_date 0).
+        bot = copy.deepcopy(self._world.bot_user)
+        member: dict[str, Any] = {"status": "member", "user": bot}
+        kicked: dict[str, Any] = {"status": "kicked", "user": copy.deepcopy(bot), "until_date": 0}
+        payload = {
+            "chat": chat.chat_object(),
+            "from": copy.deepcopy(self.user),
+            "date": self._world.now(),
+            "old_chat_member": member if blocked else kicked,
+            "new_chat_member": kicked if blocked else member,
+        }
+        return self._world.enqueue("my_chat_member", payload)
 
     # ------------------------------------------------------------------ what the user sees
 

@@ -57,6 +57,21 @@ class Talk:
     async def tap(self, label: str) -> list[str]:
         return await self._after(self.chat.tap(label))
 
+    async def edit(self, text: str, message_id: int | None = None) -> list[str]:
+        """Edits one of the user's own text messages (default: the last one)."""
+        return await self._after(self.chat.edit_text(text, message_id))
+
+    async def block(self) -> list[str]:
+        """Blocks the bot; Telegram tells the bot (`my_chat_member`), and it can answer nothing."""
+        update_id = self.chat.block(announce=True)
+        assert update_id is not None, "the bot was blocked already"
+        return await self._after(update_id)
+
+    async def unblock(self) -> list[str]:
+        update_id = self.chat.unblock(announce=True)
+        assert update_id is not None, "the bot was not blocked"
+        return await self._after(update_id)
+
     async def forge(self, data: str) -> list[str]:
         """Presses a button that was never shown (a modified client)."""
         return await self._after(self.chat.forge_callback(data))

@@ -13,6 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.emulator import BotApiEmulator
 from storage.models import Draft, Visit
 from tests.conversations.conftest import Talk, World
+from tests.conversations.test_blocked_bot import test_a_flagged_user_who_writes_is_reachable_again as writes_again
+from tests.conversations.test_blocked_bot import (
+    test_blocking_and_unblocking_are_recorded_without_a_word_to_the_user as blocks_and_unblocks,
+)
+from tests.conversations.test_edited_messages import (
+    test_an_edited_summary_is_corrected_and_does_not_answer_the_follow_up as edited_summary,
+)
 from tests.conversations.test_visit import test_officer_files_a_visit_in_a_few_taps as full_journey
 
 
@@ -25,6 +32,25 @@ async def test_the_visit_journey_runs_on_this_backend(
     officer: Talk, world: World, factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator
 ) -> None:
     await full_journey(officer, world, factory, emulator)
+
+
+async def test_an_edited_summary_is_corrected_on_this_backend(
+    officer: Talk, factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator
+) -> None:
+    await edited_summary(officer, factory, emulator)
+
+
+async def test_blocking_and_unblocking_on_this_backend(
+    officer: Talk, factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator
+) -> None:
+    await blocks_and_unblocks(officer, emulator, factory)
+
+
+async def test_a_flagged_user_who_writes_is_reachable_again_on_this_backend(
+    officer: Talk, factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator
+) -> None:
+    # The gate clears the flag in a unit of work of its own, beside the update's session.
+    await writes_again(officer, emulator, factory)
 
 
 async def test_quick_taps_on_this_backend_are_applied_in_order(

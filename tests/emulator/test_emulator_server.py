@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from telegram import Update
 
 from bot.emulator import BotApiEmulator
 
@@ -373,3 +374,30 @@ async def test_flood_control(clock: FakeClock) -> None:
                                     data={"chat_id": str(uid), "text": "t"}) as r:
                 statuses.append(r.status)
         assert statuses.count(200) == 30 and statuses[-1] == 429
+
+
+async def test_edits_and_blocking_produce_updates_as_telegram_shapes_them(emu: BotApiEmulator, api: ApiFn) -> None:
+    await api("getMe")  # the emulator takes the bot's id from the first token it sees
+    chat = emu.user(9)
+    chat.send_text("第一稿")
+    chat.edit_text("/visit 第二稿")
+    assert chat.block(announce=True) is not None
+    assert chat.block(announce=True) is None  # already blocked: Telegram says nothing
+    assert (await api("sendMessage", chat_id=9, text="x"))[0] == 403
+    chat.unblock(announce=True)
+    status, body = await api("getUpdates")
+    assert status == 200
+    updates = body["result"]
+    for update in updates:
+        assert emu.spec.check_value(update, ["Update"], "update") == []
+        assert Update.de_json(update, None) is not None
+    sent, edited, blocked, unblocked = updates
+    message = edited["edited_message"]
+    assert message["message_id"] == sent["message"]["message_id"] and message["date"] == sent["message"]["date"]
+    assert message["edit_date"] >= message["date"] and message["text"] == "/visit 第二稿"
+    assert message["entities"] == [{"type": "bot_command", "offset": 0, "length": 6}]
+    assert [(u["my_chat_member"]["old_chat_member"]["status"], u["my_chat_member"]["new_chat_member"]["status"])
+            for u in (blocked, unblocked)] == [("member", "kicked"), ("kicked", "member")]
+    assert blocked["my_chat_member"]["new_chat_member"]["user"]["id"] == 123
+    assert (await api("sendMessage", chat_id=9, text="x"))[0] == 200
+    assert emu.violations == []

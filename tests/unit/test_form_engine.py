@@ -806,3 +806,49 @@ async def test_a_supervisor_corrects_nothing_even_an_own_record() -> None:
     harness, _ = _correctable_harness({9: SavedVisit(9, 5, datetime(2026, 11, 20, 8, 0, tzinfo=UTC))})
     harness.ctx.member = Member(id=5, name="张三", role=Role.SUPERVISOR, region="宜昌市/枝江市", locale=None)
     assert await harness.engine.reopen(harness.ctx, "fake_visit", 9) is None
+
+async def _amend(h: Harness, ref: str, text: str) -> Outcome:
+    return h._keep(await h.engine.amend(h.ctx, h.draft, Incoming(text=text, ref=ref)))
+
+
+async def test_an_edit_corrects_the_free_text_it_typed_and_the_question_stays(harness: Harness) -> None:
+    h = harness
+    await h.to_card()
+    await h.tap(EDIT + "follow_up")
+    await h.send(text="下周送政策汇编", ref="11")
+    await h.tap(EDIT + "media")
+    seq = h.draft.seq
+
+    outcome = await _amend(h, "11", "月底送政策汇编")
+
+    assert _text(outcome).startswith("已按修改后的消息更新“后续”。")
+    assert (h.step, h.draft.seq, h.draft.answers["follow_up"]) == ("media", seq, {"text": "月底送政策汇编"})
+    await h.tap(SKIP)
+    await h.tap(SUBMIT)
+    assert h.recorder.saved[-1]["follow_up"] == {"text": "月底送政策汇编"}
+    assert "_typed" not in h.recorder.saved[-1]
+
+
+async def test_an_edit_of_a_number_or_of_an_answer_given_again_is_not_taken(harness: Harness) -> None:
+    h = harness
+    await h.start()
+    await h.tap("e1")
+    await h.tap(TODAY)
+    await h.tap("policy")
+    await h.tap(DONE)
+    await h.tap("update")
+    await h.send(text="120", ref="5")
+    await h.send(text="30", ref="6")
+    await h.send(text="下周送政策汇编", ref="7")
+    await h.tap(SKIP)
+    await h.tap(EDIT + "follow_up")
+    await h.send(text="月底回访", ref="9")
+
+    for ref in ("5", "7", "8"):  # a head count, the follow-up typed before, a message that answered nothing
+        outcome = await _amend(h, ref, "100")
+        assert _text(outcome).startswith("修改过的消息不会被当作回答"), ref
+    assert (h.step, h.draft.answers["employees"], h.draft.answers["follow_up"]) == ("confirm", 120, {"text": "月底回访"})
+    outcome = await _amend(h, "9", "长" * 21)
+    assert "修改没有生效，“后续”保持不变。" in _text(outcome) and h.draft.answers["follow_up"] == {"text": "月底回访"}
+    await _amend(h, "9", "月底再访")
+    assert h.draft.answers["follow_up"] == {"text": "月底再访"}

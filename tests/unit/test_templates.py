@@ -359,6 +359,9 @@ SAMPLES: dict[str, dict[str, dict[str, Any]]] = {
     "forms/ask_date_typed": {"plain": {"today": TODAY}},
     "forms/ask_search": {"plain": {}},
     "forms/cancelled": {"plain": {}},
+    "forms/edit_applied": {"field": {"field": "内容"}, "no_title": {"field": None}},
+    "forms/edit_not_applied": {"field": {"field": "内容"}, "no_title": {"field": None}},
+    "forms/edit_not_taken": {"draft": {"draft": True}, "no_draft": {"draft": False}},
     "forms/error": {code: {"code": code, "today": TODAY, **values} for code, values in ERROR_VALUES.items()},
     "forms/nothing_to_cancel": {"plain": {}},
     "forms/offer_resume": {
