@@ -18,8 +18,9 @@ running bot through `_runtime`, set by `start_scheduler`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -78,31 +79,28 @@ async def drain_job() -> None:
         logger.info("Outbox: %s", report)
 
 
-async def quarterly_report_job() -> None:
-    """Queues the 季报 of the previous quarter, on the first working day of the quarter only (the
-    trigger fires on days 1–7; the dedupe key keeps a second run from queuing twice)."""
+async def _report_job(name: str, on_day: Callable[[date], bool], queue: Callable[..., Awaitable[int]]) -> None:
+    """Queues a report for every supervisor when today is its day (the triggers fire on a few
+    days around it; the dedupe keys keep a second run from queuing twice)."""
     if _runtime is None:
         return
     now, tz = _runtime.clock.now(), _runtime.settings.timezone
-    if not is_first_working_day_of_quarter(now.astimezone(tz).date()):
+    if not on_day(now.astimezone(tz).date()):
         return
     async with unit_of_work(_runtime.factory) as uow:
-        queued = await queue_quarterly(uow.session, now=now, tz=tz, locale=_runtime.settings.bot_locale)
+        queued = await queue(uow.session, now=now, tz=tz, locale=_runtime.settings.bot_locale)
         await uow.commit()
-    logger.info("Quarterly report queued for %s supervisors", queued)
+    logger.info("%s queued for %s supervisors", name, queued)
+
+
+async def quarterly_report_job() -> None:
+    """Queues the 季报 of the previous quarter, on the first working day of the quarter only."""
+    await _report_job("Quarterly report", is_first_working_day_of_quarter, queue_quarterly)
 
 
 async def year_end_report_job() -> None:
     """Queues the 年终统计 of the previous year, on the first working day of January only."""
-    if _runtime is None:
-        return
-    now, tz = _runtime.clock.now(), _runtime.settings.timezone
-    if not is_first_working_day_of_year(now.astimezone(tz).date()):
-        return
-    async with unit_of_work(_runtime.factory) as uow:
-        queued = await queue_year_end(uow.session, now=now, tz=tz, locale=_runtime.settings.bot_locale)
-        await uow.commit()
-    logger.info("Year-end figures queued for %s supervisors", queued)
+    await _report_job("Year-end figures", is_first_working_day_of_year, queue_year_end)
 
 
 def quarterly_trigger(tz: tzinfo) -> CronTrigger:

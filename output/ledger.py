@@ -528,28 +528,16 @@ async def build_ledger(
 ) -> bytes:
     """The workbook of everything in `scope` (empty: everything), with an audit entry; never commits.
     `visits_since`: the visits sheet starts that day (the digest's ledger: the last twelve months)."""
-    data, _ = await _build(session, scope=scope, today=today, actor_label=actor_label, actor_id=actor_id, tz=tz,
-                           visits_since=visits_since)
+    data, _ = await build_ledger_with_counts(session, scope=scope, today=today, actor_label=actor_label,
+                                             actor_id=actor_id, tz=tz, visits_since=visits_since)
     return data
 
 
 async def build_ledger_with_counts(
-    session: AsyncSession,
-    *,
-    scope: str,
-    today: date,
-    actor_label: str,
-    actor_id: int | None,
-    tz: ZoneInfo = DEFAULT_TIMEZONE,
+    session: AsyncSession, *, scope: str, today: date, actor_label: str, actor_id: int | None,
+    tz: ZoneInfo = DEFAULT_TIMEZONE, visits_since: date | None = None,
 ) -> tuple[bytes, dict[str, int]]:
     """`build_ledger` with the rows of each sheet counted, for the caption of `/export`."""
-    return await _build(session, scope=scope, today=today, actor_label=actor_label, actor_id=actor_id, tz=tz)
-
-
-async def _build(
-    session: AsyncSession, *, scope: str, today: date, actor_label: str, actor_id: int | None, tz: ZoneInfo,
-    visits_since: date | None = None,
-) -> tuple[bytes, dict[str, int]]:
     scope = normalize_region(scope)
     enterprises = await _enterprises(session, scope)
     officers = await _officer_names(session, scope)
@@ -612,7 +600,7 @@ async def export_ledger(
     """Writes the ledger to `out` and commits the audit entry once the file is in place."""
     out = Path(out)
     async with unit_of_work(session_factory) as uow:
-        data, counts = await _build(
+        data, counts = await build_ledger_with_counts(
             uow.session, scope=scope, today=today, actor_label=actor_label, actor_id=None, tz=tz
         )
         # Written beside the target and renamed, so a failed export never leaves half a file.

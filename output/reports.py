@@ -10,6 +10,8 @@ first working day of the quarter, of January) and commits.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from io import BytesIO
 from zoneinfo import ZoneInfo
@@ -98,54 +100,70 @@ def _leaf(region: str) -> str:
     return region.rsplit(SEPARATOR, 1)[-1]
 
 
-async def queue_quarterly(session: AsyncSession, *, now: datetime, tz: ZoneInfo, locale: str = "zh_CN") -> int:
-    """Queues each supervisor's 季报 of the quarter before `now` (local): new party organisations
-    per sub-region of their scope, in their locale (else the bot's `locale`). Returns how many
-    messages were new."""
-    period, start, end = previous_quarter(now.astimezone(tz).date())
+@dataclass(frozen=True)
+class Report:
+    """One report for one scope: its message, and its workbook for filing."""
+
+    period: str  # 2026-Q3, 2026
+    text: str
+    filename: str
+    workbook: bytes
+
+
+async def quarterly(session: AsyncSession, scope: str, today: date, locale: str) -> Report:
+    """The 季报 of the quarter before `today` for `scope`: new party organisations per sub-region."""
+    period, start, end = previous_quarter(today)
+    rows = await figures.foundings_by_region(session, scope, start, end)
+    lines = [{"name": _leaf(row.region), "own": row.region == scope, "founded": row.founded} for row in rows]
+    text = render("reports/quarterly", locale, year=start.year, quarter=(start.month + 2) // 3, scope=_leaf(scope),
+                  start=start, last=end - timedelta(days=1), rows=lines, total=sum(row.founded for row in rows))
+    table = [(row.region, row.founded) for row in rows] + [("合计", sum(row.founded for row in rows))]
+    return Report(period, text, f"季报-{_leaf(scope)}-{period}.xlsx",
+                  _workbook(f"{period}季报", ("地区", "新建党组织数"), table))
+
+
+async def year_end(session: AsyncSession, scope: str, year: int, tz: ZoneInfo, locale: str) -> Report:
+    """The 年终统计 of `year` for `scope`."""
+    result = await figures.year_end(session, scope, year, tz)
+    text = render("reports/year_end", locale, year=year, scope=_leaf(scope),
+                  person_times=result.dispatched.person_times, officers=result.dispatched.officers,
+                  activists=result.activists.activists, guided=result.guided.total,
+                  owners_applied=result.applied.owners, visits=result.visits.visits,
+                  resolved=result.resolved.resolved)
+    table = [("选派联系员（人次）", result.dispatched.person_times), ("联系员（人）", result.dispatched.officers),
+             ("培养入党积极分子", result.activists.activists), ("指导新建党组织", result.guided.total),
+             ("业主递交入党申请", result.applied.owners), ("走访（次）", result.visits.visits),
+             ("办结业主诉求", result.resolved.resolved)]
+    return Report(str(year), text, f"年终统计-{_leaf(scope)}-{year}.xlsx",
+                  _workbook(f"{year}年终统计", ("指标", "数值"), table))
+
+
+async def _queue(session: AsyncSession, name: str, now: datetime,
+                 make: Callable[[str, str], Awaitable[Report]], locale: str) -> int:
+    """Queues each supervisor's report (`make(scope, locale)`), once per supervisor and period;
+    how many messages were new."""
     queued = 0
     for supervisor in await _supervisors(session):
         if supervisor.chat_id is None:  # excluded by the query; narrows the type
             continue
-        rows = await figures.foundings_by_region(session, supervisor.region, start, end)
-        scope = supervisor.region
-        lines = [{"name": _leaf(row.region), "own": row.region == scope, "founded": row.founded} for row in rows]
-        text = render("reports/quarterly", locale_of(supervisor.locale, locale), year=start.year,
-                      quarter=(start.month + 2) // 3, scope=_leaf(scope),
-                      start=start, last=end - timedelta(days=1), rows=lines,
-                      total=sum(row.founded for row in rows))
-        table = [(row.region, row.founded) for row in rows] + [("合计", sum(row.founded for row in rows))]
-        data = _workbook(f"{period}季报", ("地区", "新建党组织数"), table)
-        files = [attachment(f"季报-{_leaf(scope)}-{period}.xlsx", XLSX, data)]
-        if await outbox.enqueue(session, dedupe_key=f"report:quarterly:{supervisor.id}:{period}",
-                                chat_id=supervisor.chat_id, user_id=supervisor.id, kind=KIND, text=text,
+        report = await make(supervisor.region, locale_of(supervisor.locale, locale))
+        files = [attachment(report.filename, XLSX, report.workbook)]
+        if await outbox.enqueue(session, dedupe_key=f"report:{name}:{supervisor.id}:{report.period}",
+                                chat_id=supervisor.chat_id, user_id=supervisor.id, kind=KIND, text=report.text,
                                 not_before=now, attachments=files):
             queued += 1
     return queued
+
+
+async def queue_quarterly(session: AsyncSession, *, now: datetime, tz: ZoneInfo, locale: str = "zh_CN") -> int:
+    """Queues each supervisor's 季报 of the quarter before `now` (local), in their locale (else
+    the bot's `locale`). Returns how many messages were new."""
+    today = now.astimezone(tz).date()
+    return await _queue(session, "quarterly", now, lambda scope, lang: quarterly(session, scope, today, lang), locale)
 
 
 async def queue_year_end(session: AsyncSession, *, now: datetime, tz: ZoneInfo, locale: str = "zh_CN") -> int:
-    """Queues each supervisor's 年终统计 of the year before `now` (local) for their scope, in
-    their locale (else the bot's `locale`). Returns how many messages were new."""
+    """Queues each supervisor's 年终统计 of the year before `now` (local), in their locale (else
+    the bot's `locale`). Returns how many messages were new."""
     year = now.astimezone(tz).year - 1
-    queued = 0
-    for supervisor in await _supervisors(session):
-        if supervisor.chat_id is None:  # excluded by the query; narrows the type
-            continue
-        result = await figures.year_end(session, supervisor.region, year, tz)
-        text = render("reports/year_end", locale_of(supervisor.locale, locale), year=year,
-                      scope=_leaf(supervisor.region), person_times=result.dispatched.person_times,
-                      officers=result.dispatched.officers, activists=result.activists.activists,
-                      guided=result.guided.total, owners_applied=result.applied.owners,
-                      visits=result.visits.visits, resolved=result.resolved.resolved)
-        table = [("选派联系员（人次）", result.dispatched.person_times), ("联系员（人）", result.dispatched.officers),
-                 ("培养入党积极分子", result.activists.activists), ("指导新建党组织", result.guided.total),
-                 ("业主递交入党申请", result.applied.owners), ("走访（次）", result.visits.visits),
-                 ("办结业主诉求", result.resolved.resolved)]
-        data = _workbook(f"{year}年终统计", ("指标", "数值"), table)
-        files = [attachment(f"年终统计-{_leaf(supervisor.region)}-{year}.xlsx", XLSX, data)]
-        if await outbox.enqueue(session, dedupe_key=f"report:year_end:{supervisor.id}:{year}",
-                                chat_id=supervisor.chat_id, user_id=supervisor.id, kind=KIND, text=text,
-                                not_before=now, attachments=files):
-            queued += 1
-    return queued
+    return await _queue(session, "year_end", now, lambda scope, lang: year_end(session, scope, year, tz, lang), locale)

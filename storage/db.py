@@ -24,26 +24,23 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def async_url(url: str) -> str:
-    """The same database with the async driver: aiosqlite or psycopg 3."""
+def _with_driver(url: str, drivers: dict[str, str]) -> str:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
-    if backend == "postgresql":
-        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    raise ValueError(f"unsupported database backend: {backend}")
+    if backend not in drivers:
+        raise ValueError(f"unsupported database backend: {backend}")
+    return parsed.set(drivername=drivers[backend]).render_as_string(hide_password=False)
+
+
+def async_url(url: str) -> str:
+    """The same database with the async driver: aiosqlite or psycopg 3."""
+    return _with_driver(url, {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"})
 
 
 def sync_url(url: str) -> str:
-    """The same database with a synchronous driver, for Alembic and the scheduler's job store."""
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
-    if backend == "postgresql":
-        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    raise ValueError(f"unsupported database backend: {backend}")
+    """The same database with a synchronous driver, for Alembic and the scheduler's job store
+    (psycopg 3 serves both ways: one PostgreSQL driver)."""
+    return _with_driver(url, {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"})
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
