@@ -13,7 +13,20 @@ from bot.processor import PerChatUpdateProcessor
 from bot.retry import TelegramRetry
 from bot.sender import OutboxSender
 from bot.transport import AiohttpRequest, TolerantBot
-from handlers import common, enterprise, feedback, founding, nomination, owner, people, reminders, review, supervisor, visit
+from handlers import (
+    common,
+    enterprise,
+    feedback,
+    founding,
+    mine,
+    nomination,
+    owner,
+    people,
+    reminders,
+    review,
+    supervisor,
+    visit,
+)
 from handlers import digest as digest_commands
 from handlers.adapter import FormRunner
 from handlers.context import BotContext, BotData
@@ -25,7 +38,8 @@ logger = logging.getLogger(__name__)
 
 # Each conversation module declares its FORMS and its handlers(); they are registered in this
 # order, all before the fallbacks (which take any text or button left over for the open form).
-MODULES = (visit, founding, nomination, people, feedback, owner, supervisor, enterprise, review, reminders, digest_commands)
+MODULES = (visit, founding, nomination, people, feedback, owner, mine, supervisor, enterprise, review, reminders,
+           digest_commands)
 FORMS = tuple(form for module in MODULES for form in module.FORMS)
 SANDBOX_TOKEN = "1000001:SANDBOX-offline-token"
 
@@ -68,8 +82,8 @@ def build_application(
     engine = FormEngine(FORMS)
     data: BotData = application.bot_data
     data.session_factory = session_factory
-    data.engine = engine
-    data.runner = FormRunner(engine)
+    runner = FormRunner(engine)
+    data.runner = runner
     # One sender per process: its pacing carries Telegram's limits from one drain to the next.
     data.outbox = OutboxSender(clock=clock, tz=settings.timezone, locale=settings.bot_locale)
     data.answered = retry.answered
@@ -85,8 +99,8 @@ def build_application(
     # an edited `/visit` too) and blocking/unblocking, then commands, then form buttons, then
     # free input for the draft. The catch-all MessageHandler must come last, or it would
     # swallow commands.
-    application.add_handlers([*common.handlers(), *(h for module in MODULES for h in module.handlers())])
-    application.add_handlers(common.fallback_handlers(data.runner))
+    application.add_handlers([*common.handlers(runner), *(h for module in MODULES for h in module.handlers())])
+    application.add_handlers(common.fallback_handlers(runner))
     application.add_error_handler(common.on_error)
     return application
 

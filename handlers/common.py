@@ -1,4 +1,4 @@
-"""`/start`, `/help`, `/cancel`, `/mine`, the access gate and the error handler."""
+"""`/start`, `/help`, `/cancel`, the access gate, the error handler, and what every list shares."""
 
 from __future__ import annotations
 
@@ -32,7 +32,6 @@ from telegram.ext import (
 
 from handlers.adapter import FormRunner, draft_button
 from handlers.context import BotContext, BotData
-from handlers.pickers import card_button
 from output.render import label, render
 from storage import drafts, enterprises, officers, overview, throttle, updates
 from storage.db import unavailable as database_unavailable
@@ -42,8 +41,6 @@ from storage.uow import unit_of_work
 
 logger = logging.getLogger(__name__)
 
-MINE_PAGE = re.compile(r"^mine:page:(\d{1,4})\Z")
-MINE_PAGE_SIZE = 10
 # The commands each role sees in Telegram's menu (setMyCommands per chat). Only commands that
 # exist are listed; later capabilities add theirs here.
 ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
@@ -141,11 +138,6 @@ async def chat_member_changed(update: Update, context: BotContext) -> None:
         logger.info("User %s %s the bot", member.id, "blocked" if blocked else "unblocked")
 
 
-async def edited(update: Update, context: BotContext) -> None:
-    """An edited message: never an answer to the question asked now (see `FormRunner.on_edit`)."""
-    await context.bot_data.runner.on_edit(update, context)
-
-
 async def start(update: Update, context: BotContext) -> None:
     """Redeems an invite code (`/start <code>`) or greets a known user again.
 
@@ -222,46 +214,6 @@ async def cancel(update: Update, context: BotContext) -> None:
         await uow.commit()
     name = "forms/cancelled" if discarded else "forms/nothing_to_cancel"
     await update.effective_message.reply_text(render(name, context.locale()), parse_mode=ParseMode.HTML)
-
-
-async def mine(update: Update, context: BotContext) -> None:
-    """Lists the officer's enterprises, overdue first, a page at a time (an owner's /mine is
-    their own requests)."""
-    if context.member is not None and context.member.role == Role.OWNER:
-        from handlers.owner import owner_items  # owner.py builds on this module
-
-        await owner_items(update, context)
-        return
-    query = update.callback_query
-    turned = MINE_PAGE.fullmatch(query.data or "") if query is not None else None
-    page = int(turned[1]) if turned else 1
-    member, chat = context.member, update.effective_chat
-    if member is None or chat is None:
-        return
-    async with context.unit_of_work() as uow:
-        rows = await enterprises.assigned_to(uow.session, member.id, context.bot_data.today(), member.region)
-    pages = max(1, math.ceil(len(rows) / MINE_PAGE_SIZE))
-    page = min(max(page, 1), pages)
-    shown = rows[(page - 1) * MINE_PAGE_SIZE : page * MINE_PAGE_SIZE]
-    text = render("common/mine", context.locale(), rows=shown, total=len(rows), page=page, pages=pages,
-                  overdue=sum(1 for r in rows if r.overdue), role=member.role, first=(page - 1) * MINE_PAGE_SIZE)
-    nav = [
-        InlineKeyboardButton(label(name, context.locale()), callback_data=f"mine:page:{target}")
-        for name, target in (("previous_page", page - 1), ("next_page", page + 1))
-        if 1 <= target <= pages
-    ]
-    # One button per enterprise opens its card: two a row keeps ten of them on one phone screen.
-    cards = [
-        InlineKeyboardButton(label("card_button", context.locale(), number=(page - 1) * MINE_PAGE_SIZE + i + 1,
-                                   name=row.name, overdue=row.overdue), callback_data=card_button(row.id))
-        for i, row in enumerate(shown)
-    ]
-    keyboard = [cards[i : i + 2] for i in range(0, len(cards), 2)] + ([nav] if nav else [])
-    markup = InlineKeyboardMarkup(keyboard) if keyboard else None
-    if query is not None:
-        await turn_page(query, context, text, markup)
-        return
-    await context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
 
 
 async def turn_page(query: CallbackQuery, context: BotContext, text: str, markup: InlineKeyboardMarkup | None) -> None:
@@ -379,18 +331,16 @@ def gate_handler() -> BaseHandler[Update, BotContext, Any]:
     return TypeHandler(Update, gate)
 
 
-def handlers() -> list[BaseHandler[Update, BotContext, Any]]:
+def handlers(runner: FormRunner) -> list[BaseHandler[Update, BotContext, Any]]:
     return [
         # First: PTB's CommandHandler (and every MessageHandler without an update-type filter)
         # also takes edited messages, so an edited `/visit` would start a form, and an edited
-        # answer would be taken as the answer to the next question.
-        MessageHandler(filters.UpdateType.EDITED_MESSAGE, edited),
+        # answer would be taken as the answer to the next question (`FormRunner.on_edit`).
+        MessageHandler(filters.UpdateType.EDITED_MESSAGE, runner.on_edit),
         ChatMemberHandler(chat_member_changed, ChatMemberHandler.MY_CHAT_MEMBER),
         CommandHandler("start", start),
         CommandHandler("help", help_command),
         CommandHandler("cancel", cancel),
-        CommandHandler("mine", mine),
-        CallbackQueryHandler(mine, pattern=MINE_PAGE),
     ]
 
 

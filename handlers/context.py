@@ -11,25 +11,22 @@ same transaction as its effect. Nothing else reads `HANDLING`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram import Bot
+from telegram import Bot, Update
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from storage.clock import Clock, SystemClock
 from storage.officers import Member, locale_of
 from storage.uow import UnitOfWork, unit_of_work
 from storage.updates import HandlingUpdate
-
-if TYPE_CHECKING:
-    from handlers.adapter import FormRunner
-    from handlers.forms import FormEngine
 
 # The update the current task is handling (set by `bot.processor` around the handlers).
 HANDLING: ContextVar[HandlingUpdate | None] = ContextVar("handling_update", default=None)
@@ -42,12 +39,23 @@ class Outbox(Protocol):
     def drain(self, bot: Bot, factory: async_sessionmaker[AsyncSession], *, limit: int = ...) -> Awaitable[Any]: ...
 
 
+class Forms(Protocol):
+    """Starts and reopens forms for a command or a button (the wiring's `handlers.adapter.FormRunner`)."""
+
+    async def start(self, update: Update, context: BotContext, form: str,
+                    answers: dict[str, Any] | None = None) -> None: ...
+
+    async def start_from_button(self, update: Update, context: BotContext, form: str,
+                                pattern: re.Pattern[str]) -> None: ...
+
+    async def reopen(self, update: Update, context: BotContext, form: str, pattern: re.Pattern[str]) -> None: ...
+
+
 class BotData:
     """Filled once by `bot.app.build_application`; handlers only read it."""
 
     session_factory: async_sessionmaker[AsyncSession]
-    engine: FormEngine
-    runner: FormRunner
+    runner: Forms
     outbox: Outbox
     bot_username: str
     clock: Clock

@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram.ext import CallbackQueryHandler
 
+from bot.app import FORMS
 from bot.emulator import BotApiEmulator
 from output.render import label, render
 from storage import officers, throttle
@@ -406,7 +407,7 @@ async def test_a_draft_is_restarted_only_into_the_form_asked_for(
     async with factory() as session:
         draft = await session.scalar(select(Draft).where(Draft.user_id == scene.users["owner"]))
         assert draft is not None
-    forms = sorted(bot.bot_data.engine.forms)
+    forms = sorted(form.name for form in FORMS)
     for form in forms:
         if form == "owner_feedback":
             continue

@@ -32,8 +32,9 @@ OPENS = {
 
 def _patterns() -> list[re.Pattern[str]]:
     """The callback patterns the bot registers, but the catch-all of stale buttons."""
-    registered = [*common.handlers(), *(h for module in MODULES for h in module.handlers()),
-                  *common.fallback_handlers(FormRunner(FormEngine(FORMS)))]
+    runner = FormRunner(FormEngine(FORMS))
+    registered = [*common.handlers(runner), *(h for module in MODULES for h in module.handlers()),
+                  *common.fallback_handlers(runner)]
     return [handler.pattern for handler in registered
             if isinstance(handler, CallbackQueryHandler) and isinstance(handler.pattern, re.Pattern)]
 
