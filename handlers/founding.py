@@ -28,7 +28,7 @@ from handlers.forms import (
 from handlers.pickers import EnterpriseSource
 from output.render import label, render
 from storage import enterprises, foundings
-from storage.enums import FoundingMethod, PartyOrg, Role
+from storage.enums import Formation, OrgCategory, Role
 from storage.models import Founding
 
 START = re.compile(r"^found:start:(\d{1,9})\Z")
@@ -41,10 +41,10 @@ FORM = Form(
     steps=(
         LookupStep("enterprise", "founding/ask_enterprise", title="field_enterprise", source=EnterpriseSource()),
         DateStep("founded_on", "founding/ask_date", title="founding.field_date", max_days_back=3 * 366),
-        ChoiceStep("org_type", "founding/ask_type", title="founding.field_type",
-                   options=tuple((org.value, f"party_org_{org.value}") for org in PartyOrg if org != PartyOrg.NONE)),
-        ChoiceStep("method", "founding/ask_method", title="founding.field_method",
-                   options=tuple((m.value, f"founding.method_{m.value}") for m in FoundingMethod)),
+        ChoiceStep("category", "founding/ask_type", title="founding.field_type",
+                   options=tuple((c.value, f"category_{c.value}") for c in OrgCategory)),
+        ChoiceStep("formation", "founding/ask_method", title="founding.field_method",
+                   options=tuple((f.value, f"formation_{f.value}") for f in Formation)),
         TextStep("secretary", "founding/ask_secretary", title="founding.field_secretary", max_length=32),
         NumberStep("members", "founding/ask_members", title="founding.field_members", minimum=MIN_MEMBERS,
                    maximum=100_000),
@@ -69,8 +69,8 @@ async def describe(ctx: FormContext, answers: dict[str, Any]) -> dict[str, Any]:
     return {
         "enterprise": enterprise.name if enterprise else None,
         "founded_on": date.fromisoformat(answers["founded_on"]) if answers.get("founded_on") else None,
-        "org_type": label(f"party_org_{answers['org_type']}", ctx.locale) if answers.get("org_type") else None,
-        "method": label(f"founding.method_{answers['method']}", ctx.locale) if answers.get("method") else None,
+        "org_type": label(f"category_{answers['category']}", ctx.locale) if answers.get("category") else None,
+        "method": label(f"formation_{answers['formation']}", ctx.locale) if answers.get("formation") else None,
         "secretary": (answers.get("secretary") or {}).get("text"),
         "members": answers.get("members"),
     }
@@ -83,7 +83,7 @@ async def save(ctx: FormContext, answers: dict[str, Any]) -> Saved:
         raise PermissionError("enterprise left the officer's scope")
     new = foundings.NewFounding(
         enterprise_id=enterprise.id, founded_on=date.fromisoformat(answers["founded_on"]),
-        org_type=answers["org_type"], method=answers["method"], secretary=answers["secretary"]["text"],
+        category=answers["category"], formation=answers["formation"], secretary=answers["secretary"]["text"],
         members=answers["members"], officer_id=ctx.member.id,
     )
     founding: Founding = ctx.correcting
@@ -101,7 +101,7 @@ async def answers_of(founding: Founding) -> dict[str, Any]:
     """The form's answers for a saved founding: a correction starts from them, on the card."""
     return {
         "enterprise": founding.enterprise_id, "founded_on": founding.founded_on.isoformat(),
-        "org_type": founding.org_type, "method": founding.method, "secretary": {"text": founding.secretary},
+        "category": founding.category, "formation": founding.formation, "secretary": {"text": founding.secretary},
         "members": founding.members,
     }
 

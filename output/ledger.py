@@ -47,14 +47,25 @@ from storage.enums import (
     EnterpriseKind,
     FeedbackCategory,
     FeedbackStatus,
-    FoundingMethod,
+    Formation,
     Gender,
     MassOrg,
-    PartyOrg,
+    OrgCategory,
     Stage,
+    UnorganisedClass,
     Urgency,
 )
-from storage.models import Assignment, Enterprise, Feedback, Founding, Person, ReviewNote, User, Visit
+from storage.models import (
+    Assignment,
+    Enterprise,
+    Feedback,
+    Founding,
+    PartyOrganisation,
+    Person,
+    ReviewNote,
+    User,
+    Visit,
+)
 from storage.people import pipeline
 from storage.scope import SEPARATOR, in_scope, normalize_region
 from storage.uow import unit_of_work
@@ -73,9 +84,11 @@ def _vocabulary(codes: Iterable[str], pattern: str) -> dict[str, str]:
     return {str(code): label(pattern.format(code), LEDGER_LOCALE) for code in codes}
 
 
-PARTY_ORG_LABELS = _vocabulary(PartyOrg, "party_org_{}")
-# The ledger's order: enterprises without an organisation first, they are the work to do.
-PARTY_ORG_ORDER = {org: index for index, org in enumerate(PARTY_ORG_LABELS)}
+CATEGORY_LABELS = _vocabulary(OrgCategory, "category_{}")
+FORMATION_LABELS = _vocabulary(Formation, "formation_{}")
+# 已建: 单独组建 / 联合组建 / 挂靠; 未建: 应建未建 / 有党员未建 / 无党员.
+CLASS_LABELS = FORMATION_LABELS | _vocabulary(UnorganisedClass, "class_{}")
+CLASS_ORDER = {code: index for index, code in enumerate(rules.LEDGER_CLASSES)}
 
 KIND_LABELS = _vocabulary(EnterpriseKind, "kind_{}")
 MASS_ORG_LABELS = _vocabulary(MassOrg, "mass_org_{}")
@@ -92,7 +105,6 @@ STATUS_LABELS = _vocabulary(FeedbackStatus, "feedback.status_{}")
 CHANNEL_LABELS: dict[str, str] = {"officer": "联系员登记", "owner": "业主链接"}
 # Feedback given as a voice note is stored as its Telegram file id, useless in a spreadsheet.
 VOICE_NOTE = "（语音留言）"
-METHOD_LABELS = _vocabulary(FoundingMethod, "founding.method_{}")
 YES, NO = "是", "否"
 PRESENT, ABSENT = "有", "无"
 LIST_JOIN = "、"
@@ -144,9 +156,18 @@ class ExportSummary:
 @dataclass(frozen=True)
 class _LedgerRow:
     enterprise: Enterprise
+    organisation: PartyOrganisation | None
     last_visit: date | None
     officers: tuple[str, ...]
     overdue: bool
+
+    @property
+    def members(self) -> int:
+        return rules.founding_members(self.enterprise.party_members, self.enterprise.members_here)
+
+    @property
+    def ledger_class(self) -> str:
+        return rules.ledger_class(self.organisation.formation if self.organisation else None, self.members)
 
 
 def _scope_filter(column: Any, scope: str) -> ColumnElement[bool]:
@@ -157,7 +178,8 @@ def _scope_filter(column: Any, scope: str) -> ColumnElement[bool]:
 # --- queries -------------------------------------------------------------------------------
 
 
-async def _enterprises(session: AsyncSession, scope: str) -> list[tuple[Enterprise, date | None]]:
+async def _enterprises(session: AsyncSession,
+                       scope: str) -> list[tuple[Enterprise, PartyOrganisation | None, date | None]]:
     last: Select[tuple[int, date]] = (
         select(Visit.enterprise_id, func.max(Visit.visit_date).label("last_visit"))
         .join(Enterprise, Enterprise.id == Visit.enterprise_id)
@@ -166,7 +188,8 @@ async def _enterprises(session: AsyncSession, scope: str) -> list[tuple[Enterpri
     )
     recent = last.subquery()
     stmt = (
-        select(Enterprise, recent.c.last_visit)
+        select(Enterprise, PartyOrganisation, recent.c.last_visit)
+        .outerjoin(PartyOrganisation, PartyOrganisation.id == Enterprise.party_org_id)
         .outerjoin(recent, recent.c.enterprise_id == Enterprise.id)
         .where(_scope_filter(Enterprise.region, scope))
     )
@@ -310,7 +333,7 @@ def _ledger_rows(ledger: list[_LedgerRow], today: date) -> list[list[object]]:
     for item in ledger:
         e = item.enterprise
         rows.append([
-            PARTY_ORG_LABELS.get(e.party_org, e.party_org),
+            CLASS_LABELS[item.ledger_class],
             e.name,
             e.credit_code,
             KIND_LABELS.get(e.kind, e.kind),
@@ -327,8 +350,8 @@ def _ledger_rows(ledger: list[_LedgerRow], today: date) -> list[list[object]]:
             rules.days_since(item.last_visit, today),
             e.visit_cadence_days,
             _yes_no(item.overdue),
-            _yes_no(rules.ready_to_form(e.party_members, e.party_org)),
-            _yes_no(rules.priority(e.employees, e.party_org)),
+            _yes_no(rules.ready_to_form(item.members, item.organisation is not None)),
+            _yes_no(rules.priority(e.employees, item.organisation is not None)),
         ])
     return rows
 
@@ -448,8 +471,8 @@ def _founding_rows(foundings: list[tuple[Founding, str, str, str]]) -> list[list
             enterprise_name,
             region,
             founding.founded_on,
-            PARTY_ORG_LABELS.get(founding.org_type, founding.org_type),
-            METHOD_LABELS.get(founding.method, founding.method),
+            CATEGORY_LABELS.get(founding.category, founding.category),
+            FORMATION_LABELS.get(founding.formation, founding.formation),
             founding.secretary,
             founding.members,
             officer_name,
@@ -487,8 +510,8 @@ class _Tally:
         e = item.enterprise
         self.enterprises += 1
         self.on_time += not item.overdue
-        self.ready += rules.ready_to_form(e.party_members, e.party_org)
-        self.priority += rules.priority(e.employees, e.party_org)
+        self.ready += rules.ready_to_form(item.members, item.organisation is not None)
+        self.priority += rules.priority(e.employees, item.organisation is not None)
 
     def row(self, dimension: str, name: str) -> list[object]:
         coverage = self.on_time / self.enterprises if self.enterprises else None
@@ -496,15 +519,15 @@ class _Tally:
 
 
 def _summary_rows(ledger: list[_LedgerRow], scope: str) -> list[list[object]]:
-    by_class: dict[str, _Tally] = {org.value: _Tally() for org in PartyOrg}
+    by_class: dict[str, _Tally] = {code: _Tally() for code in rules.LEDGER_CLASSES}
     by_region: dict[str, _Tally] = defaultdict(_Tally)
     total = _Tally()
     for item in ledger:
-        by_class.setdefault(item.enterprise.party_org, _Tally()).count(item)
+        by_class[item.ledger_class].count(item)
         by_region[sub_region(item.enterprise.region, scope)].count(item)
         total.count(item)
     rows = [
-        tally.row(BY_CLASS, PARTY_ORG_LABELS.get(code, code)) for code, tally in by_class.items()
+        tally.row(BY_CLASS, CLASS_LABELS[code]) for code, tally in by_class.items()
     ]
     rows += [by_region[name].row(BY_REGION, name) for name in sorted(by_region)]
     rows.append(total.row(TOTAL, scope or TOTAL))
@@ -513,7 +536,7 @@ def _summary_rows(ledger: list[_LedgerRow], scope: str) -> list[list[object]]:
 
 def _sort_key(item: _LedgerRow) -> tuple[int, str, str, str]:
     e = item.enterprise
-    return (PARTY_ORG_ORDER.get(e.party_org, len(PARTY_ORG_ORDER)), e.region, e.name, e.credit_code)
+    return (CLASS_ORDER[item.ledger_class], e.region, e.name, e.credit_code)
 
 
 async def build_ledger(
@@ -548,8 +571,8 @@ async def build_ledger_with_counts(
     # Sorted here rather than in SQL: PostgreSQL and SQLite collate Chinese differently.
     ledger = sorted(
         (
-            _LedgerRow(e, last, officers.get(e.id, ()), rules.overdue(last, e.visit_cadence_days, today))
-            for e, last in enterprises
+            _LedgerRow(e, org, last, officers.get(e.id, ()), rules.overdue(last, e.visit_cadence_days, today))
+            for e, org, last in enterprises
         ),
         key=_sort_key,
     )

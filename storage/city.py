@@ -43,8 +43,6 @@ from storage.enums import (
     EnterpriseKind,
     FeedbackCategory,
     FeedbackStatus,
-    FoundingMethod,
-    PartyOrg,
     Role,
     Stage,
     Urgency,
@@ -55,6 +53,8 @@ from storage.models import (
     Feedback,
     Founding,
     HeadcountRecord,
+    PartyOrganisation,
+    PartyOrgCoverage,
     Person,
     ReviewNote,
     User,
@@ -158,7 +158,10 @@ async def seed_city(session: AsyncSession, *, today: date, seed: int = 2026, sca
     city.users(writer.ids)
     await writer.insert(User.__table__, city.user_rows)
     city.enterprises(writer.ids)
+    organisations, coverage = city.organisations(writer.ids)
+    await writer.insert(PartyOrganisation.__table__, organisations)
     await writer.insert(Enterprise.__table__, city.enterprise_rows)
+    await writer.insert(PartyOrgCoverage.__table__, coverage)
     city.owner_users(writer.ids)
     await writer.insert(User.__table__, city.owner_rows)
     city.tenures()
@@ -199,9 +202,9 @@ class _Ids:
 class _Writer:
     """Bulk inserts: executemany through SQLAlchemy Core, or COPY on PostgreSQL."""
 
-    TABLES = (User.__table__, Enterprise.__table__, Assignment.__table__, Visit.__table__,
-              HeadcountRecord.__table__, Person.__table__, ReviewNote.__table__, Feedback.__table__,
-              Founding.__table__)
+    TABLES = (User.__table__, PartyOrganisation.__table__, Enterprise.__table__, PartyOrgCoverage.__table__,
+              Assignment.__table__, Visit.__table__, HeadcountRecord.__table__, Person.__table__, ReviewNote.__table__,
+              Feedback.__table__, Founding.__table__)
 
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection
@@ -346,6 +349,8 @@ class _City:
         self.enterprise_rows: list[dict[str, Any]] = []
         self.officers: list[_Officer] = []
         self.firms: list[_Firm] = []
+        # enterprise id → (organisation id, name, category, formation)
+        self.org_of: dict[int, tuple[int, str, str, str]] = {}
         self.counts: dict[str, int] = {}
         self.stages: dict[str, int] = {}
         self.statuses: dict[str, int] = {}
@@ -443,7 +448,7 @@ class _City:
             members = max(members, 1)
         members = min(members, employees)
         cadence = 30
-        if party_org == PartyOrg.NONE and employees >= 100 and rng.random() < 0.5:
+        if party_org == demo._Org.NONE and employees >= 100 and rng.random() < 0.5:
             cadence = 15
         elif employees < 10 and rng.random() < 0.5:
             cadence = 60
@@ -453,14 +458,46 @@ class _City:
             "id": eid, "name": name, "name_initials": initials(name),
             "credit_code": demo._credit_code(rng, prefix, county, prefix != "91" or rng.random() < 0.6, codes),
             "kind": kind.value, "region": region, "industry": industry, "employees": employees,
-            "party_members": members, "party_org": party_org.value,
+            "party_members": members, "members_here": None, "members_elsewhere": None, "party_org_id": None,
+            "unformed_reason": None, "operating_status": "operating", "above_scale": None, "revenue": None,
+            "location_kind": None, "location_name": None, "owner_is_member": status == "中共党员",
+            "owner_is_secretary": None,
             "mass_orgs": demo._mass_orgs(rng, kind, employees), "owner_name": owner, "owner_political_status": status,
-            "demonstration_point": party_org in (PartyOrg.BRANCH, PartyOrg.GENERAL_BRANCH, PartyOrg.COMMITTEE)
+            "demonstration_point": party_org in (demo._Org.BRANCH, demo._Org.GENERAL_BRANCH, demo._Org.COMMITTEE)
             and rng.random() < 0.25,
             "visit_cadence_days": cadence, "created_at": created, "updated_at": created,
         }
         firm = _Firm(eid, county, region, kind.value, cooperative, employees, members, party_org.value, cadence, owner)
         return row, firm
+
+    def organisations(self, ids: _Ids) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The party organisations of the city (rows and coverage rows) as the demo makes them:
+        one per enterprise with its own, a joint branch per few enterprises of a township; the
+        enterprise rows get their `party_org_id`."""
+        generated: list[tuple[Enterprise, demo._Org]] = []
+        by_id: dict[int, dict[str, Any]] = {row["id"]: row for row in self.enterprise_rows}
+        for firm in self.firms:
+            row = by_id[firm.id]
+            generated.append((Enterprise(id=firm.id, name=row["name"], region=firm.region,
+                                         party_members=firm.members), demo._Org(firm.org)))
+        org_rows: list[dict[str, Any]] = []
+        coverage: list[dict[str, Any]] = []
+        for organisation, firms in demo._organisations(self.rng, generated, self.today):
+            oid = ids.take("party_organisations")
+            created = _instant(organisation.founded_on or self.start, 9 * 60)
+            org_rows.append({
+                "id": oid, "name": organisation.name, "name_inferred": False, "category": organisation.category,
+                "formation": organisation.formation, "parent_id": None, "parent_name": None,
+                "region": organisation.region, "founded_on": organisation.founded_on, "dissolved_on": None,
+                "secretary": organisation.secretary, "secretary_source": organisation.secretary_source,
+                "members": organisation.members, "created_at": created, "updated_at": created,
+            })
+            for covered in firms:
+                by_id[covered.id]["party_org_id"] = oid
+                self.org_of[covered.id] = (oid, organisation.name, organisation.category, organisation.formation)
+                coverage.append({"id": ids.take("party_org_coverage"), "enterprise_id": covered.id,
+                                 "organisation_id": oid, "started_on": organisation.founded_on, "ended_on": None})
+        return org_rows, coverage
 
     def _brand(self) -> str:
         if self.rng.random() < 0.3:
@@ -779,7 +816,7 @@ class _City:
         """Organisations founded during the history, at enterprises that have one now."""
         rng = self.rng
         span = (self.today - self.start).days
-        organised = [f for f in self.firms if f.org != PartyOrg.NONE.value and f.tenures]
+        organised = [f for f in self.firms if f.id in self.org_of and f.tenures]
         total = min(len(organised), self.scale.foundings_per_year * self.scale.years)
         picked = sorted(((self.start + timedelta(days=rng.randrange(span)), f) for f in rng.sample(organised, total)),
                         key=lambda pair: (pair[0], pair[1].id))
@@ -787,11 +824,12 @@ class _City:
             officer = firm.officer_on(day)
             if officer is None:
                 continue
+            oid, name, category, formation = self.org_of[firm.id]
             yield {
-                "id": ids.take("foundings"), "enterprise_id": firm.id, "founded_on": day, "org_type": firm.org,
-                "method": (FoundingMethod.JOINT if firm.org == PartyOrg.JOINT_BRANCH.value
-                           else FoundingMethod.INDEPENDENT).value,
-                "secretary": demo._person(rng), "members": max(firm.members, 1), "officer_id": officer,
+                "id": ids.take("foundings"), "enterprise_id": firm.id, "organisation_id": oid, "action": "found",
+                "enterprise_ids": [firm.id], "name": name, "founded_on": day, "category": category,
+                "formation": formation, "secretary": demo._person(rng), "secretary_source": None,
+                "members": max(firm.members, 1), "officer_id": officer,
                 "created_at": _instant(day, 16 * 60), "updated_at": _instant(day, 16 * 60),
             }
             self._count("foundings")
@@ -825,7 +863,7 @@ class _SummaryPools:
     def pool(self, firm: _Firm) -> list[tuple[list[str], str]]:
         """The contents a visit to `firm` may have."""
         members = 0 if firm.members == 0 else 1 if firm.members < 3 else 3
-        key = (firm.kind + ("/coop" if firm.cooperative else ""), firm.org != PartyOrg.NONE.value, members)
+        key = (firm.kind + ("/coop" if firm.cooperative else ""), firm.org != demo._Org.NONE.value, members)
         pool = self.pools.get(key)
         if pool is None:
             pool = self.pools[key] = self._fill(firm, members)
@@ -833,8 +871,8 @@ class _SummaryPools:
 
     def _fill(self, firm: _Firm, members: int) -> list[tuple[list[str], str]]:
         # A stand-in with the fields the demo's phrasing looks at.
-        stand_in = Enterprise(kind=firm.kind, credit_code="93" if firm.cooperative else "91", party_org=firm.org,
-                              party_members=members)
+        stand_in = Enterprise(kind=firm.kind, credit_code="93" if firm.cooperative else "91",
+                              party_org_id=None if firm.org == demo._Org.NONE.value else 0, party_members=members)
         pool = []
         for _ in range(self.SIZE):
             chosen = demo._activities(self.rng, stand_in)

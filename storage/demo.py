@@ -14,17 +14,43 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import audit, development, divisions, rules
 from storage.creditcode import ALPHABET, check_character
-from storage.enums import Activity, EnterpriseKind, FeedbackCategory, FeedbackStatus, MassOrg, PartyOrg, Role, Stage, Urgency
-from storage.models import Assignment, Enterprise, Feedback, HeadcountRecord, Person, User, Visit
+from storage.enums import (
+    Activity,
+    EnterpriseKind,
+    FeedbackCategory,
+    FeedbackStatus,
+    Formation,
+    MassOrg,
+    OrgCategory,
+    Role,
+    SecretarySource,
+    Stage,
+    Urgency,
+)
+from storage.foundings import standard_name
+from storage.models import (
+    Assignment,
+    Enterprise,
+    Feedback,
+    HeadcountRecord,
+    PartyOrganisation,
+    PartyOrgCoverage,
+    Person,
+    User,
+    Visit,
+)
+from storage.organisations import common_region
 from storage.pinyin import initials
 from storage.scope import SEPARATOR, covers
 
@@ -178,6 +204,26 @@ _KINDS = (
 _SHOP_NICKNAMES = ("老{s}家", "{s}记", "{s}师傅", "{s}姐")
 
 
+class _Org(StrEnum):
+    """What the generator gives an enterprise; `_organisations` makes the records."""
+
+    NONE = "none"
+    JOINT_BRANCH = "joint_branch"
+    BRANCH = "branch"
+    GENERAL_BRANCH = "general_branch"
+    COMMITTEE = "committee"
+
+
+_ORG_KINDS = {_Org.JOINT_BRANCH: (OrgCategory.BRANCH, Formation.JOINT),
+              _Org.BRANCH: (OrgCategory.BRANCH, Formation.SINGLE),
+              _Org.GENERAL_BRANCH: (OrgCategory.GENERAL_BRANCH, Formation.SINGLE),
+              _Org.COMMITTEE: (OrgCategory.COMMITTEE, Formation.SINGLE)}
+# Where secretaries come from (书记来源), roughly as counties report them.
+_SECRETARY_SOURCES = ((SecretarySource.MANAGER.value, 50), (SecretarySource.OWNER.value, 30),
+                      (SecretarySource.SENT.value, 12), (SecretarySource.OTHER.value, 8))
+JOINT_BRANCH_SIZE = 4  # enterprises of one township per joint branch, at most
+
+
 @dataclass(frozen=True)
 class _Fixed:
     """An enterprise the demo needs by name (the sandbox's showcases, the design's examples)."""
@@ -189,7 +235,7 @@ class _Fixed:
     industry: str
     employees: int
     party_members: int
-    party_org: PartyOrg
+    party_org: _Org
     owner_name: str
     owner_status: str
     mass_orgs: tuple[MassOrg, ...] = ()
@@ -200,21 +246,21 @@ class _Fixed:
 
 _FIXED = (
     # Priority and ready to form at once: 260 workers, 4 members, no organisation yet.
-    _Fixed(OVERDUE_SHOWCASE, "枝江市", "马家店街道", EnterpriseKind.PRIVATE, "纺织", 260, 4, PartyOrg.NONE,
+    _Fixed(OVERDUE_SHOWCASE, "枝江市", "马家店街道", EnterpriseKind.PRIVATE, "纺织", 260, 4, _Org.NONE,
            "胡德明", "群众", (MassOrg.UNION, MassOrg.WOMEN)),
-    _Fixed(RECENT_SHOWCASE, "枝江市", "白洋镇", EnterpriseKind.PRIVATE, "机械制造", 85, 6, PartyOrg.BRANCH,
+    _Fixed(RECENT_SHOWCASE, "枝江市", "白洋镇", EnterpriseKind.PRIVATE, "机械制造", 85, 6, _Org.BRANCH,
            "李国华", "中共党员", (MassOrg.UNION,), demonstration_point=True),
-    _Fixed("宜都市红花套柑橘专业合作社", "宜都市", "红花套镇", EnterpriseKind.OTHER, "柑橘", 23, 2, PartyOrg.NONE,
+    _Fixed("宜都市红花套柑橘专业合作社", "宜都市", "红花套镇", EnterpriseKind.OTHER, "柑橘", 23, 2, _Org.NONE,
            "向光明", "中共党员", cooperative=True),
-    _Fixed("夷陵区鸦鹊岭汽车配件厂", "夷陵区", "鸦鹊岭镇", EnterpriseKind.PRIVATE, "机械制造", 140, 1, PartyOrg.NONE,
+    _Fixed("夷陵区鸦鹊岭汽车配件厂", "夷陵区", "鸦鹊岭镇", EnterpriseKind.PRIVATE, "机械制造", 140, 1, _Org.NONE,
            "郑永红", "群众", (MassOrg.UNION,), cadence=15),
-    _Fixed("当阳市玉阳建材有限公司", "当阳市", "玉阳街道", EnterpriseKind.PRIVATE, "建材", 65, 3, PartyOrg.NONE,
+    _Fixed("当阳市玉阳建材有限公司", "当阳市", "玉阳街道", EnterpriseKind.PRIVATE, "建材", 65, 3, _Org.NONE,
            "杜立新", "无党派人士"),
     # A former state firm that kept its party committee, a demonstration point.
     _Fixed("宜昌三峡船舶机械有限责任公司", "伍家岗区", "伍家岗街道", EnterpriseKind.RESTRUCTURED, "机械制造", 520, 64,
-           PartyOrg.COMMITTEE, "邓卫东", "中共党员", (MassOrg.UNION, MassOrg.YOUTH_LEAGUE, MassOrg.WOMEN),
+           _Org.COMMITTEE, "邓卫东", "中共党员", (MassOrg.UNION, MassOrg.YOUTH_LEAGUE, MassOrg.WOMEN),
            demonstration_point=True),
-    _Fixed("西陵区老王家热干面馆", "西陵区", "学院街道", EnterpriseKind.INDIVIDUAL, "餐饮", 6, 0, PartyOrg.NONE,
+    _Fixed("西陵区老王家热干面馆", "西陵区", "学院街道", EnterpriseKind.INDIVIDUAL, "餐饮", 6, 0, _Org.NONE,
            "王德福", "群众", cadence=60),
 )
 _SANDBOX_ENTERPRISES = 8
@@ -280,7 +326,7 @@ class _Tenure:
     ended_on: date | None
 
 
-_Row = User | Enterprise | Assignment | Visit | HeadcountRecord | Person | Feedback
+_Row = User | Enterprise | PartyOrganisation | Assignment | Visit | HeadcountRecord | Person | Feedback
 
 
 @dataclass
@@ -306,10 +352,19 @@ async def seed_demo(session: AsyncSession, *, today: date, seed: int = 2026) -> 
     await session.flush()
     book.add("user", [*staff, *officers])
 
-    enterprises = _enterprises(rng)
+    generated = _enterprises(rng)
+    enterprises = [enterprise for enterprise, _org in generated]
     session.add_all(enterprises)
     await session.flush()
     book.add("enterprise", enterprises)
+
+    formed = _organisations(rng, generated, today)
+    organisations = [organisation for organisation, _firms in formed]
+    session.add_all(organisations)
+    await session.flush()
+    book.add("party_organisation", organisations)
+    session.add_all(_coverage(formed))
+    await session.flush()
 
     tenures = _tenures(rng, officers, enterprises, today)
     assignments = [
@@ -363,8 +418,9 @@ async def seed_demo(session: AsyncSession, *, today: date, seed: int = 2026) -> 
         overdue_enterprises=sum(
             rules.overdue(last_visit.get(e.id), e.visit_cadence_days, today) for e in enterprises
         ),
-        ready_to_form=sum(rules.ready_to_form(e.party_members, e.party_org) for e in enterprises),
-        priority=sum(rules.priority(e.employees, e.party_org) for e in enterprises),
+        ready_to_form=sum(rules.ready_to_form(rules.founding_members(e.party_members, e.members_here),
+                                              e.party_org_id is not None) for e in enterprises),
+        priority=sum(rules.priority(e.employees, e.party_org_id is not None) for e in enterprises),
         sandbox_officer_id=next(o.id for o in officers if o.name == SANDBOX_OFFICER),
         people=len(people),
         feedback=len(requests),
@@ -374,6 +430,50 @@ async def seed_demo(session: AsyncSession, *, today: date, seed: int = 2026) -> 
         summary.users, summary.enterprises, summary.visits,
     )
     return summary
+
+
+def _organisations(rng: random.Random, generated: list[tuple[Enterprise, _Org]],
+                   today: date) -> list[tuple[PartyOrganisation, list[Enterprise]]]:
+    """One organisation for each enterprise with its own; one joint branch for up to
+    `JOINT_BRANCH_SIZE` enterprises of a township that share one. Founded over the last ten
+    years (some this quarter); the members are the covered enterprises' formal members."""
+    found: list[tuple[PartyOrganisation, list[Enterprise]]] = []
+    joint: dict[str, list[Enterprise]] = defaultdict(list)
+    for enterprise, org in generated:
+        if org == _Org.JOINT_BRANCH:
+            joint[enterprise.region].append(enterprise)
+        elif org != _Org.NONE:
+            category, formation = _ORG_KINDS[org]
+            found.append((_organisation(rng, standard_name(enterprise.name, category), category, formation,
+                                        [enterprise], today), [enterprise]))
+    for region, firms in sorted(joint.items()):
+        for start in range(0, len(firms), JOINT_BRANCH_SIZE):
+            group = firms[start : start + JOINT_BRANCH_SIZE]
+            county, township = region.split("/")[1:3]
+            name = f"中共{county}{township}非公有制企业联合支部委员会" + (f"（{start // JOINT_BRANCH_SIZE + 1}）"
+                                                                           if start else "")
+            found.append((_organisation(rng, name, OrgCategory.BRANCH, Formation.JOINT, group, today), group))
+    return found
+
+
+def _organisation(rng: random.Random, name: str, category: OrgCategory, formation: Formation,
+                  firms: list[Enterprise], today: date) -> PartyOrganisation:
+    founded = today - timedelta(days=rng.randint(20, 3650))
+    return PartyOrganisation(
+        name=name, category=category.value, formation=formation.value, region=common_region(f.region for f in firms),
+        founded_on=founded, secretary=_person(rng), secretary_source=_weighted(rng, _SECRETARY_SOURCES),
+        members=sum(f.party_members or 0 for f in firms),
+    )
+
+
+def _coverage(formed: list[tuple[PartyOrganisation, list[Enterprise]]]) -> list[PartyOrgCoverage]:
+    rows: list[PartyOrgCoverage] = []
+    for organisation, firms in formed:
+        for firm in firms:
+            firm.party_org_id = organisation.id
+            rows.append(PartyOrgCoverage(enterprise_id=firm.id, organisation_id=organisation.id,
+                                         started_on=organisation.founded_on))
+    return rows
 
 
 def _people() -> tuple[list[User], list[User]]:
@@ -433,22 +533,24 @@ def _credit_code(rng: random.Random, prefix: str, county: str, new_style: bool, 
             return code
 
 
-def _enterprises(rng: random.Random) -> list[Enterprise]:
+def _enterprises(rng: random.Random) -> list[tuple[Enterprise, _Org]]:
+    """The enterprises, each with the organisation the generator gives it (made by `_organisations`)."""
     names: set[str] = set()
     codes: set[str] = set()
-    result: list[Enterprise] = []
+    result: list[tuple[Enterprise, _Org]] = []
     for fixed in _FIXED:
         names.add(fixed.name)
         prefix = "93" if fixed.cooperative else "92" if fixed.kind == EnterpriseKind.INDIVIDUAL else "91"
-        result.append(Enterprise(
+        result.append((Enterprise(
             name=fixed.name, name_initials=initials(fixed.name),
             credit_code=_credit_code(rng, prefix, fixed.county, prefix != "91", codes),
             kind=fixed.kind.value, region=divisions.region_path(fixed.county, fixed.township),
             industry=fixed.industry, employees=fixed.employees, party_members=fixed.party_members,
-            party_org=fixed.party_org.value, mass_orgs=[m.value for m in fixed.mass_orgs],
+            mass_orgs=[m.value for m in fixed.mass_orgs],
             owner_name=fixed.owner_name, owner_political_status=fixed.owner_status,
+            owner_is_member=fixed.owner_status == "中共党员",
             demonstration_point=fixed.demonstration_point, visit_cadence_days=fixed.cadence,
-        ))
+        ), fixed.party_org))
     # Township officers need enough enterprises in their township.
     township_officers = {county: township for _, county, township in _OFFICERS if township}
     for division in divisions.counties():
@@ -468,7 +570,7 @@ def _enterprises(rng: random.Random) -> list[Enterprise]:
 
 def _random_enterprise(
     rng: random.Random, county: str, township: str, names: set[str], codes: set[str]
-) -> Enterprise:
+) -> tuple[Enterprise, _Org]:
     crops = _COUNTY_CROPS.get(county, ())
     kind = EnterpriseKind(_weighted(rng, _KINDS))
     cooperative = kind == EnterpriseKind.OTHER
@@ -511,21 +613,21 @@ def _random_enterprise(
         members = max(members, 1)  # the owner is a member too
     members = min(members, employees)
     cadence = 30
-    if party_org == PartyOrg.NONE and employees >= 100 and rng.random() < 0.5:
+    if party_org == _Org.NONE and employees >= 100 and rng.random() < 0.5:
         cadence = 15  # priority enterprises are visited more often (盯住不放)
     elif employees < 10 and rng.random() < 0.5:
         cadence = 60
-    return Enterprise(
+    return (Enterprise(
         name=name, name_initials=initials(name),
         # Older companies kept their old organisation code inside the credit code.
         credit_code=_credit_code(rng, prefix, county, prefix != "91" or rng.random() < 0.6, codes),
         kind=kind.value, region=divisions.region_path(county, township), industry=industry,
-        employees=employees, party_members=members, party_org=party_org.value,
+        employees=employees, party_members=members, owner_is_member=status == "中共党员",
         mass_orgs=_mass_orgs(rng, kind, employees), owner_name=owner, owner_political_status=status,
-        demonstration_point=party_org in (PartyOrg.BRANCH, PartyOrg.GENERAL_BRANCH, PartyOrg.COMMITTEE)
+        demonstration_point=party_org in (_Org.BRANCH, _Org.GENERAL_BRANCH, _Org.COMMITTEE)
         and rng.random() < 0.25,
         visit_cadence_days=cadence,
-    )
+    ), party_org)
 
 
 def _company_name(rng: random.Random, kind: EnterpriseKind, county: str, township: str, industry: str) -> str:
@@ -556,37 +658,37 @@ def _company_size(rng: random.Random, kind: EnterpriseKind) -> int:
     return rng.randint(301, 600)
 
 
-def _party(rng: random.Random, kind: EnterpriseKind, employees: int) -> tuple[PartyOrg, int]:
+def _party(rng: random.Random, kind: EnterpriseKind, employees: int) -> tuple[_Org, int]:
     """The party organisation and the formal members it goes with."""
     roll = rng.random()
     if kind == EnterpriseKind.INDIVIDUAL:
-        org = PartyOrg.JOINT_BRANCH if roll < 0.08 else PartyOrg.NONE
+        org = _Org.JOINT_BRANCH if roll < 0.08 else _Org.NONE
     elif employees >= 100:
         # Restructured firms mostly kept the organisation they had as state firms.
         none_share = 0.15 if kind == EnterpriseKind.RESTRUCTURED else 0.45
         if roll < none_share:
-            org = PartyOrg.NONE
+            org = _Org.NONE
         elif roll < none_share + 0.08:
-            org = PartyOrg.JOINT_BRANCH
+            org = _Org.JOINT_BRANCH
         elif kind == EnterpriseKind.RESTRUCTURED and employees >= 300 and roll > 0.75:
             # Only former state firms keep a committee (党委) of this size.
-            org = PartyOrg.COMMITTEE
+            org = _Org.COMMITTEE
         elif employees >= 200 and roll > 0.8:
-            org = PartyOrg.GENERAL_BRANCH
+            org = _Org.GENERAL_BRANCH
         else:
-            org = PartyOrg.BRANCH
+            org = _Org.BRANCH
     else:
-        org = PartyOrg.NONE if roll < 0.75 else PartyOrg.JOINT_BRANCH if roll < 0.9 else PartyOrg.BRANCH
-    if org == PartyOrg.NONE:
+        org = _Org.NONE if roll < 0.75 else _Org.JOINT_BRANCH if roll < 0.9 else _Org.BRANCH
+    if org == _Org.NONE:
         if kind == EnterpriseKind.INDIVIDUAL:
             return org, rng.choice((0, 0, 0, 1))
         # A few have enough members for their own branch but none yet: the officers' targets.
         return org, rng.randint(3, 7) if rng.random() < 0.08 else rng.randint(0, 2)
-    if org == PartyOrg.JOINT_BRANCH:
+    if org == _Org.JOINT_BRANCH:
         return org, rng.randint(1, 4)
-    if org == PartyOrg.BRANCH:
+    if org == _Org.BRANCH:
         return org, rng.randint(3, max(3, min(20, employees // 6)))
-    if org == PartyOrg.GENERAL_BRANCH:
+    if org == _Org.GENERAL_BRANCH:
         return org, rng.randint(15, max(15, min(45, employees // 6)))
     return org, rng.randint(50, max(50, employees // 5))
 
@@ -691,7 +793,7 @@ def _visit(rng: random.Random, enterprise: Enterprise, officer: User, day: date,
 
 def _activities(rng: random.Random, enterprise: Enterprise) -> list[Activity]:
     members = enterprise.party_members or 0
-    has_org = enterprise.party_org != PartyOrg.NONE.value
+    has_org = enterprise.party_org_id is not None
     weights = {
         Activity.POLICY: 3.0,
         Activity.BUSINESS: 3.0,
@@ -723,7 +825,7 @@ def _summary(rng: random.Random, enterprise: Enterprise, activities: list[Activi
     for activity in sorted(activities, key=list(Activity).index):
         phrases: tuple[str, ...]
         if activity == Activity.GUIDE_ORG:
-            phrases = _GUIDE_RUN if enterprise.party_org != PartyOrg.NONE.value else _GUIDE_FOUND
+            phrases = _GUIDE_RUN if enterprise.party_org_id is not None else _GUIDE_FOUND
         else:
             phrases = _PHRASES[activity]
         pieces.append(rng.choice(phrases).format(

@@ -201,7 +201,7 @@ async def supervisor_digests(
 
     enterprises = list((await session.execute(
         select(Enterprise.id, Enterprise.region, Enterprise.visit_cadence_days, Enterprise.employees,
-               Enterprise.party_members, Enterprise.party_org)
+               Enterprise.party_members, Enterprise.members_here, Enterprise.party_org_id)
         .where(scoped(Enterprise.region)))).tuples())
     longest = max((row[2] for row in enterprises), default=0)
     # The last visit within the longest cadence: what decides coverage (visits of these few weeks
@@ -212,12 +212,12 @@ async def supervisor_digests(
         .where(Visit.visit_date >= as_of - timedelta(days=longest), Visit.visit_date <= as_of,
                scoped(Enterprise.region))
         .group_by(Visit.enterprise_id))).tuples().all())
-    for eid, region, cadence, employees, members, org in enterprises:
+    for eid, region, cadence, employees, members, here, org in enterprises:
         figures = regions[region]
         figures.enterprises += 1
         figures.covered += not rules.overdue(last_visit.get(eid), cadence, as_of)
-        figures.ready += rules.ready_to_form(members, org)
-        figures.priority += rules.priority(employees, org)
+        figures.ready += rules.ready_to_form(rules.founding_members(members, here), org is not None)
+        figures.priority += rules.priority(employees, org is not None)
 
     def visits(start: date, end: date) -> Any:
         return (select(Enterprise.region, func.count(Visit.id))

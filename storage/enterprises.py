@@ -9,7 +9,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import rules
-from storage.models import Assignment, Enterprise, Feedback, Founding, Person, User, Visit
+from storage.models import Assignment, Enterprise, Feedback, PartyOrganisation, Person, User, Visit
 from storage.pinyin import normalize_query
 from storage.scope import in_scope
 
@@ -127,12 +127,33 @@ class EnterpriseFacts:
     industry: str | None
     employees: int | None
     party_members: int | None
-    party_org: str
+    unformed_reason: str | None
 
     @classmethod
     def of(cls, enterprise: Enterprise) -> EnterpriseFacts:
         return cls(enterprise.id, enterprise.name, enterprise.kind, enterprise.region, enterprise.industry,
-                   enterprise.employees, enterprise.party_members, enterprise.party_org)
+                   enterprise.employees, enterprise.party_members, enterprise.unformed_reason)
+
+
+@dataclass(frozen=True)
+class OrganisationFacts:
+    """A party organisation as a card names it."""
+
+    id: int
+    name: str
+    name_inferred: bool
+    category: str
+    formation: str
+    founded_on: date | None
+    secretary: str | None
+    members: int | None
+    enterprises: int  # how many it covers now
+
+    @classmethod
+    def of(cls, organisation: PartyOrganisation, enterprises: int) -> OrganisationFacts:
+        return cls(organisation.id, organisation.name, organisation.name_inferred, organisation.category,
+                   organisation.formation, organisation.founded_on, organisation.secretary, organisation.members,
+                   enterprises)
 
 
 @dataclass(frozen=True)
@@ -148,7 +169,9 @@ class EnterpriseCard:
     people_by_stage: dict[str, int]
     open_feedback: int
     overdue_feedback: int
-    latest_founding: date | None
+    # Its organisation, or without one the class it is in (应建未建 / 有党员 / 无党员).
+    organisation: OrganisationFacts | None
+    unorganised_class: str | None
 
 
 
@@ -174,16 +197,23 @@ async def card(session: AsyncSession, enterprise_id: int, scope: str, today: dat
         select(Feedback.created_at).where(Feedback.enterprise_id == enterprise_id,
                                           Feedback.status.in_(("open", "in_progress")))
     )).scalars().all()
-    founded = await session.scalar(select(func.max(Founding.founded_on)).where(Founding.enterprise_id == enterprise_id))
+    organisation = None
+    if enterprise.party_org_id is not None:
+        org = await session.get_one(PartyOrganisation, enterprise.party_org_id)
+        covering = await session.scalar(select(func.count(Enterprise.id)).where(Enterprise.party_org_id == org.id))
+        organisation = OrganisationFacts.of(org, int(covering or 0))
+    members = rules.founding_members(enterprise.party_members, enterprise.members_here)
+    organised = organisation is not None
     return EnterpriseCard(
         enterprise=EnterpriseFacts.of(enterprise),
         row=await row(session, enterprise, today),
-        ready_to_form=rules.ready_to_form(enterprise.party_members, enterprise.party_org),
-        priority=rules.priority(enterprise.employees, enterprise.party_org),
+        ready_to_form=rules.ready_to_form(members, organised),
+        priority=rules.priority(enterprise.employees, organised),
         officers=officers,
         recent_visits=[VisitLine(d, name, list(acts)) for d, name, acts in visits],
         people_by_stage={stage: count for stage, count in stages},
         open_feedback=len(open_items),
         overdue_feedback=sum(1 for created in open_items if (now - created).days > rules.FEEDBACK_REMIND_DAYS),
-        latest_founding=founded,
+        organisation=organisation,
+        unorganised_class=None if organised else rules.unorganised_class(members).value,
     )

@@ -22,9 +22,9 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tqdm import tqdm
 
-from storage import creditcode
-from storage.enums import EnterpriseKind, MassOrg, PartyOrg
-from storage.registry import EnterpriseRecord, RowProblem, UpsertResult, upsert_enterprises
+from storage import creditcode, organisations
+from storage.enums import EnterpriseKind, Formation, MassOrg, OrgCategory
+from storage.registry import NO_ORGANISATION, EnterpriseRecord, OrgRecord, RowProblem, UpsertResult, upsert_enterprises
 from storage.scope import normalize_region
 from storage.uow import unit_of_work
 
@@ -98,15 +98,21 @@ KIND_VALUES = {
     "外资企业": EnterpriseKind.FOREIGN,
     "其他": EnterpriseKind.OTHER,
 } | {kind.value: kind for kind in EnterpriseKind}
-PARTY_ORG_VALUES = {
-    "无": PartyOrg.NONE,
-    "未建": PartyOrg.NONE,
-    "联合党支部": PartyOrg.JOINT_BRANCH,
-    "独立党支部": PartyOrg.BRANCH,
-    "党支部": PartyOrg.BRANCH,
-    "党总支": PartyOrg.GENERAL_BRANCH,
-    "党委": PartyOrg.COMMITTEE,
-} | {org.value: org for org in PartyOrg}
+# A 党组织 cell that only says what kind of organisation (the bot's own words among them), or
+# that there is none; any other text is the organisation's full name (`organisations.classify_name`).
+NO_ORGANISATION_WORDS = {"无", "未建", "无党组织", "未建立", "未建党组织", "没有", "—", "-", "－", "/", "none", "空"}
+PARTY_ORG_KINDS: dict[str, tuple[OrgCategory, Formation]] = {
+    "联合党支部": (OrgCategory.BRANCH, Formation.JOINT),
+    "独立党支部": (OrgCategory.BRANCH, Formation.SINGLE),
+    "党支部": (OrgCategory.BRANCH, Formation.SINGLE),
+    "党总支": (OrgCategory.GENERAL_BRANCH, Formation.SINGLE),
+    "党委": (OrgCategory.COMMITTEE, Formation.SINGLE),
+    # The codes of earlier versions' files.
+    "joint_branch": (OrgCategory.BRANCH, Formation.JOINT),
+    "branch": (OrgCategory.BRANCH, Formation.SINGLE),
+    "general_branch": (OrgCategory.GENERAL_BRANCH, Formation.SINGLE),
+    "committee": (OrgCategory.COMMITTEE, Formation.SINGLE),
+}
 MASS_ORG_VALUES = {
     "工会": MassOrg.UNION,
     "共青团": MassOrg.YOUTH_LEAGUE,
@@ -328,6 +334,23 @@ def _choice(raw: dict[str, str], key: str, values: dict[str, T], problems: list[
     return choice
 
 
+def _organisation(raw: dict[str, str], problems: list[str]) -> OrgRecord | None:
+    """The 党组织 cell: a full name (its category and way read from it), a kind only, or none."""
+    value = organisations.normalise_name(raw.get("party_org", ""))
+    if not value:
+        return None
+    if value.casefold() in NO_ORGANISATION_WORDS:
+        return NO_ORGANISATION
+    if value.casefold() in PARTY_ORG_KINDS:
+        return OrgRecord(None, *PARTY_ORG_KINDS[value.casefold()])
+    kind = organisations.classify_name(value)
+    if kind is None:
+        problems.append(MESSAGES["unknown_value"].format(column=_label("party_org"), value=value,
+                                                         allowed="、".join([*PARTY_ORG_KINDS, "全称（中共…支部委员会）", "无"])))
+        return None
+    return OrgRecord(value, *kind)
+
+
 def _mass_orgs(raw: dict[str, str], problems: list[str]) -> tuple[MassOrg, ...] | None:
     value = raw.get("mass_orgs", "").strip()
     if not value:
@@ -390,7 +413,7 @@ def parse_row(row_number: int, raw: dict[str, str]) -> EnterpriseRecord | RowErr
     if cadence is not None and not MIN_CADENCE <= cadence <= MAX_CADENCE:
         problems.append(MESSAGES["cadence_range"].format(value=cadence_text))
     kind = _choice(raw, "kind", KIND_VALUES, problems)
-    party_org = _choice(raw, "party_org", PARTY_ORG_VALUES, problems)
+    organisation = _organisation(raw, problems)
     demonstration_point = _choice(raw, "demonstration_point", YES_NO, problems)
     mass_orgs = _mass_orgs(raw, problems)
     industry = _text(raw, "industry", problems)
@@ -407,7 +430,7 @@ def parse_row(row_number: int, raw: dict[str, str]) -> EnterpriseRecord | RowErr
         party_members=party_members,
         visit_cadence_days=cadence,
         kind=kind,
-        party_org=party_org,
+        organisation=organisation,
         demonstration_point=demonstration_point,
         mass_orgs=mass_orgs,
         industry=industry,

@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from storage.enums import PartyOrg
+from storage.enums import FoundingAction, OperatingStatus
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -104,6 +104,53 @@ class Invite(Base):
     user: Mapped[User] = relationship()
 
 
+class PartyOrganisation(Base):
+    """A party organisation 党组织 in the registry: what it is, how it was formed, whom it covers.
+
+    The enterprises it covers are `PartyOrgCoverage` rows, with their history; an enterprise
+    belongs to at most one organisation at a time (`Enterprise.party_org_id` is that one).
+    """
+
+    __tablename__ = "party_organisations"
+    __table_args__ = (Index("ix_party_organisations_region", "region"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Full name as the registry writes it: 中共枝江市楚韵纺织有限公司支部委员会.
+    name: Mapped[str] = mapped_column(String(128))
+    # True when the name was made up from an enterprise's ("…党组织"), not known.
+    name_inferred: Mapped[bool] = mapped_column(Boolean, default=False)
+    category: Mapped[str] = mapped_column(String(16))  # OrgCategory
+    formation: Mapped[str] = mapped_column(String(16))  # Formation
+    # 隶属: the organisation it reports to, a record when there is one, else its name.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("party_organisations.id",
+                                                             name="fk_party_organisations_parent_id"))
+    parent_name: Mapped[str | None] = mapped_column(String(128))
+    # Where it is counted: the common region of the enterprises it was formed for.
+    region: Mapped[str] = mapped_column(String(255))
+    # None when not known (an imported registry without 成立时间): then it is new in no period.
+    founded_on: Mapped[date | None] = mapped_column(Date, index=True)
+    dissolved_on: Mapped[date | None] = mapped_column(Date)
+    secretary: Mapped[str | None] = mapped_column(String(64))
+    secretary_source: Mapped[str | None] = mapped_column(String(16))  # SecretarySource
+    members: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PartyOrgCoverage(Base):
+    """Which organisation covered which enterprise when: the history behind `party_org_id`."""
+
+    __tablename__ = "party_org_coverage"
+    __table_args__ = (Index("ix_party_org_coverage_enterprise", "enterprise_id", "ended_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("party_organisations.id"), index=True)
+    # None: since before the registry knew (an organisation without a founding date).
+    started_on: Mapped[date | None] = mapped_column(Date)
+    ended_on: Mapped[date | None] = mapped_column(Date)
+
+
 class Enterprise(Base):
     __tablename__ = "enterprises"
     __table_args__ = (Index("ix_enterprises_region_name", "region", "name"),)
@@ -117,11 +164,24 @@ class Enterprise(Base):
     region: Mapped[str] = mapped_column(String(255))
     industry: Mapped[str | None] = mapped_column(String(64))
     employees: Mapped[int | None] = mapped_column(Integer)
+    # 正式党员数, and of them those whose 组织关系 is in the enterprise / elsewhere (流动、口袋党员).
     party_members: Mapped[int | None] = mapped_column(Integer)
-    party_org: Mapped[str] = mapped_column(String(16), default=PartyOrg.NONE.value)
+    members_here: Mapped[int | None] = mapped_column(Integer)
+    members_elsewhere: Mapped[int | None] = mapped_column(Integer)
+    # The organisation covering it now (kept in step with `PartyOrgCoverage` by `storage.organisations`).
+    party_org_id: Mapped[int | None] = mapped_column(ForeignKey("party_organisations.id",
+                                                                name="fk_enterprises_party_org_id"), index=True)
+    unformed_reason: Mapped[str | None] = mapped_column(String(24))  # UnformedReason, without an organisation
+    operating_status: Mapped[str] = mapped_column(String(16), default=OperatingStatus.OPERATING.value)
+    above_scale: Mapped[bool | None] = mapped_column(Boolean)  # 规模以上
+    revenue: Mapped[float | None] = mapped_column(Float)  # 年营业收入, 万元
+    location_kind: Mapped[str | None] = mapped_column(String(16))  # LocationKind
+    location_name: Mapped[str | None] = mapped_column(String(128))  # the 园区 or 楼宇
     mass_orgs: Mapped[list[Any]] = mapped_column(default=list)
     owner_name: Mapped[str | None] = mapped_column(String(64))
     owner_political_status: Mapped[str | None] = mapped_column(String(32))
+    owner_is_member: Mapped[bool | None] = mapped_column(Boolean)
+    owner_is_secretary: Mapped[bool | None] = mapped_column(Boolean)
     demonstration_point: Mapped[bool] = mapped_column(Boolean, default=False)
     visit_cadence_days: Mapped[int] = mapped_column(Integer, default=30)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -300,16 +360,24 @@ class Feedback(Base):
 
 
 class Founding(Base):
-    """A party organisation founded at an enterprise 新建党组织, counted by its date."""
+    """An officer's record of a party organisation founded 新建党组织 (or changed) with their
+    guidance: reviewed and correctable like every record, counted in the 年终统计 as
+    指导新建党组织. The organisation itself is the `PartyOrganisation` it made or changed."""
 
     __tablename__ = "foundings"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The enterprise it was recorded from (its scope); a joint branch covers `enterprise_ids`.
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("party_organisations.id"), index=True)
+    action: Mapped[str] = mapped_column(String(16), default=FoundingAction.FOUND.value)  # FoundingAction
+    enterprise_ids: Mapped[list[Any]] = mapped_column(default=list)
+    name: Mapped[str | None] = mapped_column(String(128))
     founded_on: Mapped[date] = mapped_column(Date, index=True)
-    org_type: Mapped[str] = mapped_column(String(16))
-    method: Mapped[str] = mapped_column(String(16))  # independent | joint
+    category: Mapped[str] = mapped_column(String(16))  # OrgCategory
+    formation: Mapped[str] = mapped_column(String(16))  # Formation
     secretary: Mapped[str] = mapped_column(String(64))
+    secretary_source: Mapped[str | None] = mapped_column(String(16))  # SecretarySource
     members: Mapped[int] = mapped_column(Integer)
     officer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))  # the guiding officer
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

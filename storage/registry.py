@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy import Insert, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import audit, creditcode, scope
-from storage.enums import EnterpriseKind, MassOrg, PartyOrg, Role
+from storage import audit, creditcode, organisations, scope
+from storage.enums import EnterpriseKind, Formation, MassOrg, OrgCategory, Role
 from storage.models import Assignment, Base, Enterprise, HeadcountRecord, User, utcnow
 from storage.pinyin import initials
 
@@ -45,7 +45,6 @@ NEW_DEFAULTS: dict[str, Any] = {
     "industry": None,
     "employees": None,
     "party_members": None,
-    "party_org": PartyOrg.NONE.value,
     "mass_orgs": [],
     "owner_name": None,
     "owner_political_status": None,
@@ -68,6 +67,25 @@ _PLAIN_FIELDS = (
 
 
 @dataclass(frozen=True)
+class OrgRecord:
+    """What a registry row says of the enterprise's party organisation: a name (full, as
+    中共…支部委员会, or None when the row only gives its kind), its category and way of forming,
+    and its founding date when the row has one. `NO_ORGANISATION` is a row that says 无."""
+
+    name: str | None
+    category: OrgCategory | None
+    formation: Formation | None
+    founded_on: date | None = None
+
+    @property
+    def none(self) -> bool:
+        return self.category is None
+
+
+NO_ORGANISATION = OrgRecord(None, None, None)
+
+
+@dataclass(frozen=True)
 class EnterpriseRecord:
     """One validated registry row. None means "not given": kept on update, default on insert."""
 
@@ -78,7 +96,8 @@ class EnterpriseRecord:
     industry: str | None = None
     employees: int | None = None
     party_members: int | None = None
-    party_org: PartyOrg | None = None
+    # None: the row says nothing of it (kept); `NO_ORGANISATION`: it has none.
+    organisation: OrgRecord | None = None
     # A tuple keeps the record immutable; an explicit "无" in the file is the empty tuple.
     mass_orgs: tuple[MassOrg, ...] | None = None
     owner_name: str | None = None
@@ -107,8 +126,6 @@ class EnterpriseRecord:
         }
         if self.kind is not None:
             values["kind"] = self.kind.value
-        if self.party_org is not None:
-            values["party_org"] = self.party_org.value
         if self.mass_orgs is not None:
             values["mass_orgs"] = [org.value for org in self.mass_orgs]
         return values
@@ -279,6 +296,7 @@ async def _upsert_chunk(
 
     reassigned = await _assign(session, records, targets, officers, today, actor, now, audit_rows, result)
     touched |= reassigned - {row["credit_code"] for row in new_rows}
+    touched |= await _organise(session, records, actor, now) - {row["credit_code"] for row in new_rows}
     if headcount_rows:
         await session.execute(_bulk_insert(HeadcountRecord), headcount_rows)
     await audit.record_many(session, audit_rows)
@@ -413,3 +431,46 @@ async def _assign(
             )
         )
     return changed_codes
+
+
+async def _organise(session: AsyncSession, records: Sequence[EnterpriseRecord], actor: _Actor,
+                    now: datetime) -> set[str]:
+    """Applies what the rows say of party organisations: an organisation named in a row is found
+    by its name or created (a row giving only its kind gets one named after the enterprise,
+    flagged `name_inferred`), and covers the row's enterprise from its founding date; a row
+    that says 无 leaves the enterprise without one. Returns the codes whose organisation changed."""
+    said = [r for r in records if r.organisation is not None]
+    if not said:
+        return set()
+    firms = {e.credit_code: e for e in await session.scalars(
+        select(Enterprise).where(Enterprise.credit_code.in_([r.credit_code for r in said])))}
+    changed: set[str] = set()
+    for record in said:
+        org, enterprise = record.organisation, firms[record.credit_code]
+        assert org is not None
+        if org.none:
+            if enterprise.party_org_id is not None:
+                await organisations.uncover(session, enterprise, on=None, actor_id=actor.id, actor_label=actor.label,
+                                            now=now)
+                changed.add(record.credit_code)
+            continue
+        assert org.category is not None and org.formation is not None
+        name = org.name or organisations.inferred_name(enterprise.name)
+        current = await organisations.of_enterprise(session, enterprise)
+        if org.name is None and current is not None and (current.category, current.formation) == (
+                org.category.value, org.formation.value):
+            continue  # only its kind given, and the kind it has
+        found = await organisations.by_name(session, name)
+        if found is None:
+            await organisations.create(session, organisations.NewOrganisation(
+                name=name, category=org.category, formation=org.formation, founded_on=org.founded_on,
+                name_inferred=org.name is None), [enterprise], actor_id=actor.id, actor_label=actor.label, now=now)
+            changed.add(record.credit_code)
+            continue
+        if org.founded_on is not None and found.founded_on is None:
+            await organisations.change(session, found, actor_id=actor.id, actor_label=actor.label, now=now,
+                                       founded_on=org.founded_on)
+        if await organisations.cover(session, found, [enterprise], since=org.founded_on, actor_id=actor.id,
+                                     actor_label=actor.label, now=now):
+            changed.add(record.credit_code)
+    return changed

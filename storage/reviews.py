@@ -99,8 +99,8 @@ DETAILS: dict[str, Callable[[Any], dict[str, Any]]] = {
                         "voice": v.summary_voice_file_id is not None, "follow_up": v.follow_up},
     "person": lambda p: {"name": p.name, "stage": p.stage, "applied_on": p.applied_on},
     "feedback": lambda f: {"category": f.category, "content": f.content, "status": f.status},
-    "founding": lambda o: {"founded_on": o.founded_on, "org_type": o.org_type, "secretary": o.secretary,
-                           "members": o.members},
+    "founding": lambda o: {"founded_on": o.founded_on, "category": o.category, "formation": o.formation,
+                           "secretary": o.secretary, "members": o.members},
 }
 # Each kind's table and the column naming its author (the officer told when it needs fixing).
 MODELS: dict[str, tuple[Any, Any]] = {

@@ -208,11 +208,11 @@ async def seed(factory: async_sessionmaker[AsyncSession], telegram_ids: dict[str
         ids.feedback = [open_item.id, working.id, owners_done.id, owners_open.id, far_item.id]
 
         founding = await foundings.create(s, foundings.NewFounding(
-            enterprise_id=dongshi.id, founded_on=TODAY - timedelta(days=3), org_type="branch", method="independent",
+            enterprise_id=dongshi.id, founded_on=TODAY - timedelta(days=3), category="branch", formation="single",
             secretary="刘书记", members=3, officer_id=officer.id,
         ), actor_label=officer.name, now=recent)
         far_founding = await foundings.create(s, foundings.NewFounding(
-            enterprise_id=yuanan.id, founded_on=TODAY - timedelta(days=30), org_type="branch", method="joint",
+            enterprise_id=yuanan.id, founded_on=TODAY - timedelta(days=30), category="branch", formation="joint",
             secretary="远书记", members=5, officer_id=other.id,
         ), actor_label=other.name, now=earlier)
         ids.foundings = [founding.id, far_founding.id]

@@ -125,8 +125,8 @@ async def _seed(factory: async_sessionmaker[AsyncSession], world: World) -> tupl
                 Feedback(enterprise_id=enterprise, raised_by=f"{tag}厂长", channel="officer", category="hiring",
                          content=f"{tag}招工难", urgency="normal", status="open", officer_id=officer,
                          created_at=created, updated_at=created),
-                Founding(enterprise_id=enterprise, founded_on=date(2026, 11, 10), org_type="branch",
-                         method="independent", secretary=f"{tag}书记", members=3, officer_id=officer,
+                Founding(enterprise_id=enterprise, founded_on=date(2026, 11, 10), category="branch",
+                         formation="single", secretary=f"{tag}书记", members=3, officer_id=officer,
                          created_at=created, updated_at=created),
             )
 

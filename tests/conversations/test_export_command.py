@@ -36,8 +36,8 @@ async def _records_in_and_out_of_the_city(factory: async_sessionmaker[AsyncSessi
                 Feedback(enterprise_id=enterprise_id, raised_by=f"{tag}业主", channel="officer", category="hiring",
                          content=f"{tag}招工难", urgency="normal", status="open",
                          created_at=datetime(2026, 11, 20, 2, 0, tzinfo=UTC)),
-                Founding(enterprise_id=enterprise_id, founded_on=date(2026, 11, 10), org_type="branch",
-                         method="independent", secretary=f"{tag}书记", members=3, officer_id=officer.id),
+                Founding(enterprise_id=enterprise_id, founded_on=date(2026, 11, 10), category="branch",
+                         formation="single", secretary=f"{tag}书记", members=3, officer_id=officer.id),
             ])
         await uow.commit()
 

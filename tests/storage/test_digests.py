@@ -32,7 +32,7 @@ from storage.digests import (
     supervisor_digests,
     week_of,
 )
-from storage.models import Assignment, Enterprise, Feedback, Founding, OutboxMessage, Person, User, Visit
+from storage.models import Assignment, Enterprise, Feedback, Founding, OutboxMessage, PartyOrganisation, Person, User, Visit
 from storage.uow import unit_of_work
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -62,8 +62,11 @@ async def _world(factory: async_sessionmaker[AsyncSession]) -> dict[str, int]:
         a = Enterprise(name="甲", credit_code=_code(1), region="宜昌市/枝江市/马家店街道", employees=50,
                        party_members=3)
         b = Enterprise(name="乙", credit_code=_code(2), region="宜昌市/枝江市/白洋镇", employees=150, party_members=0)
+        branch = PartyOrganisation(name="中共丙支部委员会", category="branch", formation="single", region="宜昌市/远安县")
+        s.add(branch)
+        await s.flush()
         c = Enterprise(name="丙", credit_code=_code(3), region="宜昌市/远安县", employees=200, party_members=9,
-                       party_org="branch")
+                       party_org_id=branch.id)
         d = Enterprise(name="丁", credit_code=_code(4), region="宜昌市/远安县", party_members=2,
                        visit_cadence_days=60)
         f = Enterprise(name="己", credit_code=_code(6), region="宜昌市/远安县/旧县镇", employees=100,
@@ -96,7 +99,7 @@ async def _world(factory: async_sessionmaker[AsyncSession]) -> dict[str, int]:
                          birth_date=date(1990, 1, 1), stage=stage, applied_on=applied, talked_on=date(2026, 1, 5)
                          if activist else None, activist_on=activist))
         for enterprise, day in [(c, date(2026, 11, 20)), (d, date(2026, 11, 15)), (e, date(2026, 11, 17))]:
-            s.add(Founding(enterprise_id=enterprise.id, founded_on=day, org_type="branch", method="independent",
+            s.add(Founding(enterprise_id=enterprise.id, founded_on=day, category="branch", formation="single",
                            secretary="某", members=3, officer_id=li.id))
         for enterprise, created, status, closed, officer in [
             (a, _utc(2026, 11, 15, 16, 30), "open", None, None),  # F1: 11-16 00:30 local

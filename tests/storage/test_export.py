@@ -30,6 +30,7 @@ from storage.models import (
     Enterprise,
     Feedback,
     Founding,
+    PartyOrganisation,
     Person,
     ReviewNote,
     User,
@@ -53,19 +54,23 @@ async def _seed(factory: async_sessionmaker[AsyncSession]) -> dict[str, int]:
         other = User(name="王芳", role="officer", region="宜昌市/远安县")
         chuyun = Enterprise(
             name="枝江市楚韵纺织有限公司", credit_code=code(1), region="宜昌市/枝江市/马家店街道", kind="private",
-            industry="纺织", employees=120, party_members=4, party_org="none", mass_orgs=["union", "youth_league"],
+            industry="纺织", employees=120, party_members=4, mass_orgs=["union", "youth_league"],
             owner_name=TRICKY, owner_political_status="群众", demonstration_point=True, visit_cadence_days=30,
         )
+        organisation = PartyOrganisation(name="中共枝江三峡机械支部委员会", category="branch", formation="single",
+                                         region="宜昌市/枝江市/七星台镇")
+        s.add(organisation)
+        await s.flush()
         branch = Enterprise(
             name="枝江三峡机械", credit_code=code(2), region="宜昌市/枝江市/七星台镇", kind="restructured",
-            employees=40, party_members=5, party_org="branch", visit_cadence_days=30,
+            employees=40, party_members=5, party_org_id=organisation.id, visit_cadence_days=30,
         )
         never = Enterprise(
             name="枝江市本级商贸", credit_code=code(3), region="宜昌市/枝江市", kind="individual",
-            employees=2, party_members=0, party_org="none", visit_cadence_days=60,
+            employees=2, party_members=0, visit_cadence_days=60,
         )
         outside = Enterprise(
-            name="远安茶业", credit_code=code(4), region="宜昌市/远安县", employees=9, party_org="none",
+            name="远安茶业", credit_code=code(4), region="宜昌市/远安县", employees=9,
         )
         s.add_all([officer, other, chuyun, branch, never, outside])
         await s.flush()
@@ -132,15 +137,15 @@ async def _seed_records(
         urgency="normal", status="open", created_at=datetime(2026, 11, 1, 1, 0, tzinfo=UTC),
     )
     independent = Founding(
-        enterprise_id=branch.id, founded_on=date(2026, 6, 1), org_type="branch", method="independent",
+        enterprise_id=branch.id, founded_on=date(2026, 6, 1), category="branch", formation="single",
         secretary="张建国", members=5, officer_id=officer.id,
     )
     joint = Founding(
-        enterprise_id=chuyun.id, founded_on=date(2026, 11, 10), org_type="joint_branch", method="joint",
+        enterprise_id=chuyun.id, founded_on=date(2026, 11, 10), category="branch", formation="joint",
         secretary=TRICKY, members=3, officer_id=officer.id,
     )
     far_founding = Founding(
-        enterprise_id=outside.id, founded_on=date(2026, 7, 1), org_type="branch", method="independent",
+        enterprise_id=outside.id, founded_on=date(2026, 7, 1), category="branch", formation="single",
         secretary="远安书记", members=3, officer_id=other.id,
     )
     s.add_all([activist, owner, far_person, resolved, voice, far_feedback, independent, joint, far_founding])

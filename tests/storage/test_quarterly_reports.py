@@ -61,7 +61,7 @@ async def _world(factory: async_sessionmaker[AsyncSession]) -> dict[str, int]:
         await s.flush()
 
         def founding(enterprise: Enterprise, on: date) -> Founding:
-            return Founding(enterprise_id=enterprise.id, founded_on=on, org_type="branch", method="independent",
+            return Founding(enterprise_id=enterprise.id, founded_on=on, category="branch", formation="single",
                             secretary="书记", members=3, officer_id=wang.id)
 
         s.add_all([

@@ -88,7 +88,7 @@ async def _world(factory: async_sessionmaker[AsyncSession]) -> dict[str, int]:
         ])
 
         def founding(enterprise: Enterprise, on: date, officer: User) -> Founding:
-            return Founding(enterprise_id=enterprise.id, founded_on=on, org_type="branch", method="independent",
+            return Founding(enterprise_id=enterprise.id, founded_on=on, category="branch", formation="single",
                             secretary="书记", members=3, officer_id=officer.id)
 
         s.add_all([

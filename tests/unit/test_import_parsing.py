@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from storage.enums import EnterpriseKind, MassOrg, PartyOrg
+from storage.enums import EnterpriseKind, Formation, MassOrg, OrgCategory
 from storage.importer import (
     ImportFileError,
     RowError,
@@ -11,7 +11,7 @@ from storage.importer import (
     parse_row,
     read_rows,
 )
-from storage.registry import EnterpriseRecord
+from storage.registry import NO_ORGANISATION, EnterpriseRecord, OrgRecord
 
 VALID = "91350100M000100Y43"
 OTHER_VALID = "91110000600037341L"
@@ -83,7 +83,8 @@ def test_a_full_chinese_row_maps_to_codes() -> None:
     assert record == EnterpriseRecord(
         credit_code=VALID, name="枝江市楚韵纺织有限公司", region="宜昌市/枝江市/马家店街道",
         kind=EnterpriseKind.RESTRUCTURED, industry="纺织", employees=120, party_members=4,
-        party_org=PartyOrg.JOINT_BRANCH, mass_orgs=(MassOrg.UNION, MassOrg.YOUTH_LEAGUE), owner_name="张伟",
+        organisation=OrgRecord(None, OrgCategory.BRANCH, Formation.JOINT),
+        mass_orgs=(MassOrg.UNION, MassOrg.YOUTH_LEAGUE), owner_name="张伟",
         owner_political_status="群众", demonstration_point=True, visit_cadence_days=60, officers=("李明", "王芳"),
         row_number=2,
     )
@@ -106,16 +107,20 @@ def test_enterprise_kinds_in_chinese_and_english(text: str, kind: EnterpriseKind
 
 @pytest.mark.parametrize(
     ("text", "org"),
-    [("无", PartyOrg.NONE), ("联合党支部", PartyOrg.JOINT_BRANCH), ("独立党支部", PartyOrg.BRANCH),
-     ("党总支", PartyOrg.GENERAL_BRANCH), ("党委", PartyOrg.COMMITTEE), ("general_branch", PartyOrg.GENERAL_BRANCH)],
+    [("无", NO_ORGANISATION), ("无党组织", NO_ORGANISATION),
+     ("联合党支部", OrgRecord(None, OrgCategory.BRANCH, Formation.JOINT)),
+     ("独立党支部", OrgRecord(None, OrgCategory.BRANCH, Formation.SINGLE)),
+     ("党总支", OrgRecord(None, OrgCategory.GENERAL_BRANCH, Formation.SINGLE)),
+     ("党委", OrgRecord(None, OrgCategory.COMMITTEE, Formation.SINGLE)),
+     ("general_branch", OrgRecord(None, OrgCategory.GENERAL_BRANCH, Formation.SINGLE))],
 )
-def test_party_organisations_in_chinese_and_english(text: str, org: PartyOrg) -> None:
-    assert _record(2, _row(party_org=text)).party_org is org
+def test_party_organisations_in_chinese_and_english(text: str, org: OrgRecord) -> None:
+    assert _record(2, _row(party_org=text)).organisation == org
 
 
 def test_blank_optional_cells_are_not_given() -> None:
     record = _record(2, _row(party_org="", employees=" ", mass_orgs="", demonstration_point="", officer=""))
-    assert record.party_org is None and record.employees is None and record.mass_orgs is None
+    assert record.organisation is None and record.employees is None and record.mass_orgs is None
     assert record.demonstration_point is None and record.officers == ()
 
 

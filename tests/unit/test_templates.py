@@ -19,7 +19,7 @@ from handlers.common import ROLE_COMMANDS, command_descriptions
 from output.render import LOCALES, TEMPLATES, environment, label, render
 from storage.development import Pipeline, milestones
 from storage.digests import OfficerSummary, SubRegion, SupervisorDigest
-from storage.enterprises import EnterpriseCard, EnterpriseFacts, EnterpriseRow, VisitLine
+from storage.enterprises import EnterpriseCard, EnterpriseFacts, EnterpriseRow, OrganisationFacts, VisitLine
 from storage.enums import Activity, Role
 from storage.people import PersonRow
 from storage.reviews import QueueItem
@@ -130,12 +130,16 @@ REVIEW_ITEMS = [
     QueueItem("feedback", 3, datetime(2026, 11, 20, 2, tzinfo=UTC), "楚韵", "王芳", 501, "pending", None,
               {"category": "hiring", "content": "缺挡车工", "status": "open"}),
     QueueItem("founding", 4, datetime(2026, 11, 20, 2, tzinfo=UTC), "楚韵", "王芳", 501, "pending", None,
-              {"founded_on": TODAY, "org_type": "branch", "secretary": "张建国", "members": 5}),
+              {"founded_on": TODAY, "category": "branch", "formation": "joint", "secretary": "张建国", "members": 5}),
 ]
 ENTERPRISE_CARDS: dict[str, dict[str, Any]] = {
     "priority_overdue": {},
-    "founded_never_visited": {"party_org": "branch", "latest_founding": TODAY, "last_visit": None,
-                              "officers": [], "recent": 0, "open_feedback": 0},
+    "founded_never_visited": {"organisation": OrganisationFacts(7, "中共枝江市楚韵纺织有限公司支部委员会", False, "branch",
+                                                                "single", TODAY, "张建国", 5, 1),
+                              "last_visit": None, "officers": [], "recent": 0, "open_feedback": 0},
+    "joint_branch_inferred": {"organisation": OrganisationFacts(8, "枝江市楚韵纺织有限公司党组织", True, "branch",
+                                                                "joint", None, None, None, 3)},
+    "no_members_with_reason": {"party_members": 0, "unformed_reason": "too_few_members"},
     "ready_to_form": {"employees": None, "party_members": 4, "ready": True, "priority": False, "industry": None},
 }
 
@@ -144,14 +148,17 @@ def _enterprise_card(**changes: Any) -> dict[str, Any]:
     enterprise = EnterpriseFacts(id=1, name="枝江市楚韵纺织有限公司", kind="private", region="宜昌市/枝江市",
                                  industry=changes.get("industry", "纺织"), employees=changes.get("employees", 120),
                                  party_members=changes.get("party_members", 2),
-                                 party_org=changes.get("party_org", "none"))
+                                 unformed_reason=changes.get("unformed_reason"))
     last = changes.get("last_visit", date(2026, 10, 6))
     row = EnterpriseRow(1, enterprise.name, enterprise.region, 30, last, None if last is None else 45, True)
     visits = [VisitLine(date(2026, 10, 6), "王芳", ["policy", "activists"])] * changes.get("recent", 3)
     card = EnterpriseCard(enterprise, row, changes.get("ready", False), changes.get("priority", True),
                           changes.get("officers", ["王芳", "李明"]), visits,
                           {"applicant": 2, "activist": 1}, changes.get("open_feedback", 3), 1,
-                          changes.get("latest_founding"))
+                          changes.get("organisation"),
+                          None if changes.get("organisation") else
+                          ("should_form" if changes.get("party_members", 2) >= 3
+                           else "few_members" if changes.get("party_members", 2) else "no_members"))
     return {"card": card, "e": enterprise, "row": row}
 
 
@@ -616,6 +623,8 @@ LABEL_SAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "role": [{"code": role} for role in Role],
     "form_name": [{"code": "visit"}],
+    "org_kind": [{"category": c, "formation": f} for c in ("committee", "general_branch", "branch")
+                 for f in ("single", "joint", "attached")],
     "card_button": [{"number": 1, "name": "枝江市楚韵纺织有限公司", "overdue": True},
                     {"number": 10, "name": "白洋港", "overdue": False}],
 }

@@ -1,0 +1,196 @@
+"""Party organisations 党组织 as records: founding, covering enterprises, changing, and the
+name rules of a county's registry.
+
+An enterprise belongs to at most one organisation at a time. This module is the one writer of
+that link: `cover` closes the enterprise's current `PartyOrgCoverage` row (if any) and opens
+one for the new organisation, and keeps `Enterprise.party_org_id` in step, so a query can read
+the current organisation off the enterprise and a report the history off the coverage rows.
+Every write is audited.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import audit
+from storage.enums import Formation, OrgCategory
+from storage.models import Enterprise, PartyOrganisation, PartyOrgCoverage
+from storage.scope import SEPARATOR
+
+ENTITY = "party_organisation"
+# The suffix of a name made up for an organisation whose name is not known.
+INFERRED_SUFFIX = "党组织"
+
+# How a registry names an organisation's category, longest first (总支部委员会 before 支部委员会
+# before 委员会), with the short forms: 党委、党总支、党支部.
+_CATEGORY_ENDINGS: tuple[tuple[str, OrgCategory], ...] = (
+    ("总支部委员会", OrgCategory.GENERAL_BRANCH),
+    ("总支委员会", OrgCategory.GENERAL_BRANCH),
+    ("党总支", OrgCategory.GENERAL_BRANCH),
+    ("总支部", OrgCategory.GENERAL_BRANCH),
+    ("总支", OrgCategory.GENERAL_BRANCH),
+    ("支部委员会", OrgCategory.BRANCH),
+    ("党支部", OrgCategory.BRANCH),
+    ("支部", OrgCategory.BRANCH),
+    ("委员会", OrgCategory.COMMITTEE),
+    ("党委", OrgCategory.COMMITTEE),
+)
+# A joint organisation says so (联合党支部, 联合支部委员会, 联合党总支).
+_JOINT = re.compile(r"联合(党)?(总)?支")
+
+
+def normalise_name(name: str) -> str:
+    """The name as records are matched by it: full-width folded, blanks removed."""
+    return "".join(unicodedata.normalize("NFKC", name).split())
+
+
+def classify_name(name: str) -> tuple[OrgCategory, Formation] | None:
+    """What a full name says: 中共…支部委员会 → (党支部, 单独组建), …联合党支部 → (党支部, 联合组建),
+    …总支部委员会 → 党总支, …委员会 → 党委; None when the name names no category."""
+    cleaned = normalise_name(name)
+    for ending, category in _CATEGORY_ENDINGS:
+        if cleaned.endswith(ending):
+            formation = Formation.JOINT if _JOINT.search(cleaned) else Formation.SINGLE
+            return category, formation
+    return None
+
+
+def common_region(regions: Iterable[str]) -> str:
+    """The deepest region every one of `regions` lies in (where an organisation is counted)."""
+    paths = [region.split(SEPARATOR) for region in regions]
+    if not paths:
+        raise ValueError("no region")
+    shared: list[str] = []
+    for parts in zip(*paths, strict=False):
+        if len(set(parts)) != 1:
+            break
+        shared.append(parts[0])
+    return SEPARATOR.join(shared) if shared else paths[0][0]
+
+
+def inferred_name(enterprise_name: str) -> str:
+    return f"{enterprise_name}{INFERRED_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class NewOrganisation:
+    name: str
+    category: OrgCategory
+    formation: Formation
+    founded_on: date | None = None
+    name_inferred: bool = False
+    parent_name: str | None = None
+    parent_id: int | None = None
+    secretary: str | None = None
+    secretary_source: str | None = None
+    members: int | None = None
+
+
+async def by_name(session: AsyncSession, name: str) -> PartyOrganisation | None:
+    """The organisation of that (normalised) name, if the registry has one."""
+    wanted = normalise_name(name)
+    for found in await session.scalars(select(PartyOrganisation).where(PartyOrganisation.name == wanted)):
+        return found
+    return None
+
+
+async def create(session: AsyncSession, new: NewOrganisation, enterprises: Sequence[Enterprise], *,
+                 actor_id: int | None, actor_label: str, now: datetime) -> PartyOrganisation:
+    """Records the organisation and makes it cover `enterprises` from its founding date."""
+    if not enterprises:
+        raise ValueError("an organisation covers at least one enterprise")
+    organisation = PartyOrganisation(
+        name=normalise_name(new.name), name_inferred=new.name_inferred, category=new.category.value,
+        formation=new.formation.value, parent_id=new.parent_id, parent_name=new.parent_name,
+        region=common_region(e.region for e in enterprises), founded_on=new.founded_on, secretary=new.secretary,
+        secretary_source=new.secretary_source, members=new.members, created_at=now, updated_at=now,
+    )
+    session.add(organisation)
+    await session.flush()
+    await audit.record(session, actor_id=actor_id, actor_label=actor_label, action="create", entity=ENTITY,
+                       entity_id=organisation.id, after=audit.snapshot(organisation))
+    await cover(session, organisation, enterprises, since=new.founded_on, actor_id=actor_id, actor_label=actor_label,
+                now=now)
+    return organisation
+
+
+async def cover(session: AsyncSession, organisation: PartyOrganisation, enterprises: Iterable[Enterprise], *,
+                since: date | None, actor_id: int | None, actor_label: str, now: datetime) -> list[Enterprise]:
+    """Makes `organisation` cover the enterprises from `since` (None: since before anyone knew),
+    ending the coverage of any other organisation that day; those it covered already are
+    left as they are. Returns the enterprises whose organisation changed."""
+    changed: list[Enterprise] = []
+    for enterprise in enterprises:
+        if enterprise.party_org_id == organisation.id:
+            continue
+        before = enterprise.party_org_id
+        await _end_coverage(session, enterprise.id, since)
+        session.add(PartyOrgCoverage(enterprise_id=enterprise.id, organisation_id=organisation.id, started_on=since))
+        enterprise.party_org_id = organisation.id
+        enterprise.unformed_reason = None  # it has one now
+        enterprise.updated_at = now
+        changed.append(enterprise)
+        await session.flush()
+        await audit.record(session, actor_id=actor_id, actor_label=actor_label, action="cover", entity="enterprise",
+                           entity_id=enterprise.id, before={"party_org_id": before},
+                           after={"party_org_id": organisation.id})
+    return changed
+
+
+async def uncover(session: AsyncSession, enterprise: Enterprise, *, on: date | None, actor_id: int | None,
+                  actor_label: str, now: datetime) -> None:
+    """The enterprise is covered by no organisation from `on` (it left a joint branch, the
+    organisation was dissolved)."""
+    if enterprise.party_org_id is None:
+        return
+    before = enterprise.party_org_id
+    await _end_coverage(session, enterprise.id, on)
+    enterprise.party_org_id = None
+    enterprise.updated_at = now
+    await session.flush()
+    await audit.record(session, actor_id=actor_id, actor_label=actor_label, action="uncover", entity="enterprise",
+                       entity_id=enterprise.id, before={"party_org_id": before}, after={"party_org_id": None})
+
+
+async def _end_coverage(session: AsyncSession, enterprise_id: int, on: date | None) -> None:
+    await session.execute(update(PartyOrgCoverage).where(PartyOrgCoverage.enterprise_id == enterprise_id,
+                                                         PartyOrgCoverage.ended_on.is_(None))
+                          .values(ended_on=on))
+
+
+async def change(session: AsyncSession, organisation: PartyOrganisation, *, actor_id: int | None, actor_label: str,
+                 now: datetime, **values: Any) -> dict[str, Any]:
+    """Changes the organisation's fields (a 党支部 becoming a 党委, a new secretary); audited.
+    Returns what changed, before and after."""
+    before = audit.snapshot(organisation)
+    for key, value in values.items():
+        if not hasattr(PartyOrganisation, key):
+            raise AttributeError(key)
+        setattr(organisation, key, value.value if hasattr(value, "value") else value)
+    organisation.updated_at = now
+    await session.flush()
+    old, new = audit.changed(before, audit.snapshot(organisation))
+    if old or new:
+        await audit.record(session, actor_id=actor_id, actor_label=actor_label, action="update", entity=ENTITY,
+                           entity_id=organisation.id, before=old, after=new)
+    return new
+
+
+async def covered(session: AsyncSession, organisation_id: int) -> list[Enterprise]:
+    """The enterprises the organisation covers now, by name."""
+    return list(await session.scalars(select(Enterprise).where(Enterprise.party_org_id == organisation_id)
+                                      .order_by(Enterprise.name, Enterprise.id)))
+
+
+async def of_enterprise(session: AsyncSession, enterprise: Enterprise) -> PartyOrganisation | None:
+    if enterprise.party_org_id is None:
+        return None
+    return await session.get(PartyOrganisation, enterprise.party_org_id)
