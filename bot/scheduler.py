@@ -103,14 +103,19 @@ async def year_end_report_job() -> None:
     await _report_job("Year-end figures", is_first_working_day_of_year, queue_year_end)
 
 
+# The first working day of a quarter falls within its first fortnight: the National Day week
+# with its 调休 has pushed it to 10-08 (2026) and 10-09 (2020, 2025).
+REPORT_DAYS = "1-14"
+
+
 def quarterly_trigger(tz: tzinfo) -> CronTrigger:
-    """09:00 on days 1–7 of each quarter's first month: the first working day is among them."""
-    return CronTrigger(month="1,4,7,10", day="1-7", hour=9, minute=0, timezone=tz)
+    """09:00 on days 1–14 of each quarter's first month: the first working day is among them."""
+    return CronTrigger(month="1,4,7,10", day=REPORT_DAYS, hour=9, minute=0, timezone=tz)
 
 
 def year_end_trigger(tz: tzinfo) -> CronTrigger:
-    """09:30 on days 1–7 of January (after the quarterly report of the same morning)."""
-    return CronTrigger(month=1, day="1-7", hour=9, minute=30, timezone=tz)
+    """09:30 on days 1–14 of January (after the quarterly report of the same morning)."""
+    return CronTrigger(month=1, day=REPORT_DAYS, hour=9, minute=30, timezone=tz)
 
 
 async def weekly_digest_job() -> None:

@@ -10,6 +10,7 @@ first working day of the quarter, of January) and commits.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -23,24 +24,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from output.digests import attachment
 from output.render import render
-from storage import outbox
+from storage import outbox, workdays
 from storage import reports as figures
 from storage.enums import Role
 from storage.models import User
 from storage.officers import locale_of
 from storage.scope import SEPARATOR
 
+logger = logging.getLogger(__name__)
+
 KIND = "report"
-FRIDAY = 4  # date.weekday(): Monday is 0
 
 
 def first_working_day(year: int, month: int) -> date:
-    """The first Monday–Friday of the month. Public holidays are not known here: the first of
-    January is a holiday in China, but the reports only need "early in the period", not the law."""
-    day = date(year, month, 1)
-    while day.weekday() > FRIDAY:
-        day += timedelta(days=1)
-    return day
+    """The first official working day of the month (`storage.workdays`: 调休 included, so the
+    Q3 季报 goes out on 2026-10-08, not on 国庆; a year without its notice is reckoned
+    Monday–Friday less its fixed-date holidays)."""
+    reckoned = workdays.first_working_day(year, month)
+    if reckoned.provisional:
+        logger.info("The first working day of %s-%02d is reckoned without that year's holiday notice (暂算)",
+                    year, month)
+    return reckoned.day
 
 
 def is_first_working_day_of_quarter(day: date) -> bool:

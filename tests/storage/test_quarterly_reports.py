@@ -28,7 +28,7 @@ from storage.uow import unit_of_work
 TZ = ZoneInfo("Asia/Shanghai")
 CITY = "宜昌市"
 ZHIJIANG = "宜昌市/枝江市"
-QUARTER_DAY = datetime(2026, 10, 1, 9, 0, tzinfo=TZ)  # a Thursday: Q3 2026 is reported
+QUARTER_DAY = datetime(2026, 10, 8, 9, 0, tzinfo=TZ)  # the first working day after 国庆: Q3 2026 is reported
 YEAR_DAY = datetime(2027, 1, 4, 9, 30, tzinfo=TZ)  # the first working day of 2027: 2026 is reported
 
 
@@ -210,7 +210,7 @@ async def test_the_jobs_queue_only_on_the_first_working_day(
     session_factory: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await _world(session_factory)
-    clock = FixedClock(datetime(2027, 1, 4, 9, 0, tzinfo=TZ))  # a Monday, but 1 January 2027 was a Friday
+    clock = FixedClock(datetime(2027, 1, 1, 9, 0, tzinfo=TZ))  # a Friday, but 元旦: not a working day
     runtime = Runtime(bot=None, factory=session_factory, clock=clock, settings=Settings(_env_file=None),
                       sender=OutboxSender(clock=clock, tz=TZ))
     monkeypatch.setattr(scheduler, "_runtime", runtime)
@@ -218,7 +218,7 @@ async def test_the_jobs_queue_only_on_the_first_working_day(
     await scheduler.year_end_report_job()
     assert await _rows(session_factory) == {}
 
-    clock.advance(datetime(2027, 1, 1, 9, 0, tzinfo=TZ) - clock.now())  # the first working day of 2027
+    clock.advance(datetime(2027, 1, 4, 9, 0, tzinfo=TZ) - clock.now())  # Monday, the first working day of 2027
     await scheduler.quarterly_report_job()
     assert {key.rsplit(":", 1)[1] for key in await _rows(session_factory)} == {"2026-Q4"}
     clock.advance(timedelta(minutes=30))
