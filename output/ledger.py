@@ -129,7 +129,7 @@ FEEDBACK_HEADERS = (
     "办结时间", "已用天数",
 )
 FOUNDING_HEADERS = ("企业", "所属地区", "成立日期", "类型", "组建方式", "书记", "党员人数", "指导联系员")
-SUMMARY_HEADERS = ("统计口径", "名称", "企业数", "按期走访", "覆盖率", "具备组建条件", "百人以上未建")
+SUMMARY_HEADERS = ("统计口径", "名称", "企业数", "按期走访", "按期走访率", "具备组建条件", "百人以上未建")
 BY_CLASS, BY_REGION, TOTAL = "党组织状况", "下级地区", "合计"
 # Enterprises registered at the scope's own level, not in any sub-region.
 OWN_LEVEL = "（本级）"

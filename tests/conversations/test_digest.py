@@ -40,14 +40,14 @@ async def test_supervisor_gets_digest_chart_and_ledger(
     assert "宜昌市 · 第 48 周（11-23 至 11-29）" in text
     # This week: 白洋港 11-24 = 1; last week: 董市镇 11-17, 远安县 11-18 = 2 → −50 %.
     # Covered as of 11-25 (cadence 30): 白洋港 (1 day), 董市镇 (8), 远安县 (7); not 楚韵纺织 (45) → 3 / 4.
-    assert "走访 1 次（上周 2，↓50%）· 覆盖率 75%（按周期）" in text
+    assert "走访 1 次（上周 2，↓50%）· 按期走访率 75%" in text
     # 王芳 visited on 11-24: nobody idle. 楚韵纺织 has 120 employees and no organisation: 1 priority;
     # it has 2 members, one short of forming: 0 ready.
     assert "14 天无走访的联系员：0 人" in text
     assert "具备组建条件未建党组织：0 家 · 百人以上未建：1 家" in text
     # 枝江市: 2 of 3 covered (67 %), 1 visit; 远安县: 1 of 1 (100 %), 0 visits. Neither lags.
     assert "枝江市：3 家 / 67% / 1 次" in text and "远安县：1 家 / 100% / 0 次" in text
-    assert "覆盖率低于 60%" not in text
+    assert "按期走访率低于 60%" not in text
 
     [photo] = emulator.calls_to("sendPhoto")[photos:]
     assert photo.ok and photo.files["photo"][1].startswith(b"\x89PNG")

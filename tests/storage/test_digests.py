@@ -238,7 +238,7 @@ async def test_queue_weekly_then_send_with_chart_and_ledger(
         assert [c.method for c in emulator.calls_to("sendPhoto")] == ["sendPhoto"]
         assert [c.method for c in emulator.calls_to("sendDocument")] == ["sendDocument"]
         assert emulator.violations == []
-        assert "走访 2 次（上周 1，↑100%）· 覆盖率 60%" in boss_chat.messages[0]["text"]
+        assert "走访 2 次（上周 1，↑100%）· 按期走访率 60%" in boss_chat.messages[0]["text"]
         assert "本周走访 2 次（上周 1）" in wang_chat.messages[0]["text"]
 
 

@@ -27,10 +27,10 @@ def _digest(regions: int = 3) -> SupervisorDigest:
 def test_digest_text_matches_the_journey() -> None:
     [text] = render_supervisor_digest(_digest(), "zh_CN")
     # 312 vs 287: +25 / 287 = 8.7 % → ↑9 %; 81 of 100 covered.
-    assert "走访 312 次（上周 287，↑9%）· 覆盖率 81%（按周期）" in text
+    assert "走访 312 次（上周 287，↑9%）· 按期走访率 81%" in text
     assert "业主诉求 新增 23 / 办结 19 / 超期 4" in text
     # 枝江市 12/25 = 48 %, 远安县 17/25 = 68 %, 五峰 22/25 = 88 %: only 枝江市 lags.
-    assert "覆盖率低于 60%：枝江市（48%）" in text
+    assert "按期走访率低于 60%：枝江市（48%）" in text
     assert "14 天无走访的联系员：7 人" in text
 
 
