@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,6 +53,15 @@ def parser() -> argparse.ArgumentParser:
     digests = sub.add_parser("send-digests", help="queue the weekly digests now and send them; needs TELEGRAM_BOT_TOKEN")
     digests.add_argument("--current", action="store_true",
                          help="the week in progress instead of the last full week (what Monday's job sends)")
+    report = sub.add_parser("report", help="the 季报 or the 年终统计 of a scope now: a text summary, and XLSX with --out")
+    kinds = report.add_subparsers(dest="report", required=True)
+    quarter = kinds.add_parser("quarter", help="the 季报 of a quarter")
+    quarter.add_argument("--quarter", required=True, type=_quarter, help="e.g. 2026Q4")
+    year_end = kinds.add_parser("year-end", help="the 年终统计 of a year")
+    year_end.add_argument("--year", required=True, type=int, help="e.g. 2026")
+    for command in (quarter, year_end):
+        command.add_argument("--region", default="", help="region path, e.g. 宜昌市/枝江市 (default: everything)")
+        command.add_argument("--out", type=Path, help="write the workbook (XLSX) here")
     backup = sub.add_parser("backup", help="a consistent copy of the SQLite database, also while the bot runs")
     backup.add_argument("--out", required=True, type=Path)
     seed = sub.add_parser("seed-demo", help="load a realistic Yichang demo data set into an empty database")
@@ -63,6 +73,14 @@ def parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
     return p
+
+
+def _quarter(text: str) -> tuple[int, int]:
+    """2026Q4 (or 2026-Q4, 2026q4) → (2026, 4)."""
+    match = re.fullmatch(r"(\d{4})-?[Qq]([1-4])", text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a quarter: {text!r} (e.g. 2026Q4)")
+    return int(match[1]), int(match[2])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -146,6 +164,8 @@ async def _operator_command(args: argparse.Namespace, settings: Settings) -> int
             _out(f"已导出 {summary.path}：企业 {summary.enterprises} 家，走访记录 {summary.visits} 条"
                  f"（{summary.size // 1024} KB）")
             return 0
+        if args.command == "report":
+            return await _report(factory, settings, args)
         if args.command == "send-digests":
             return await _send_digests(factory, settings, clock, current=args.current)
         if args.command == "seed-demo" and args.scale != "demo":
@@ -165,6 +185,24 @@ async def _operator_command(args: argparse.Namespace, settings: Settings) -> int
     finally:
         await engine.dispose()
     raise AssertionError(args.command)
+
+
+async def _report(factory: Any, settings: Settings, args: argparse.Namespace) -> int:
+    """`report quarter|year-end`: the figures the scheduler sends, for one scope, now."""
+    from output import reports
+    from output.text import plain_text
+
+    async with factory() as session:
+        if args.report == "quarter":
+            year, quarter = args.quarter
+            report = await reports.quarter_report(session, args.region, year, quarter, settings.bot_locale)
+        else:
+            report = await reports.year_end(session, args.region, args.year, settings.timezone, settings.bot_locale)
+    _out(plain_text(report.text))
+    if args.out is not None:
+        args.out.write_bytes(report.workbook)
+        _out(f"已写入 {args.out}（{len(report.workbook) // 1024} KB）")
+    return 0
 
 
 async def _seed_city(factory: Any, args: argparse.Namespace, today: Any) -> int:

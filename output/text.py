@@ -6,6 +6,9 @@ Basic Multilingual Plane is two), after entity parsing.
 
 from __future__ import annotations
 
+import html
+import re
+
 MESSAGE_LIMIT = 4096  # a text message
 CAPTION_LIMIT = 1024  # a photo's or document's caption
 
@@ -40,3 +43,8 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     if current:
         parts.append("\n".join(current))
     return [part for part in (p.strip("\n") for p in parts) if part]
+
+
+def plain_text(message: str) -> str:
+    """A message's text without its Telegram HTML tags (`<b>`, `<i>`, `<code>`), for a terminal."""
+    return html.unescape(re.sub(r"</?(?:b|i|code)>", "", message))

@@ -20,6 +20,11 @@ def market_entity(credit_code: str) -> MarketEntity:
     return _MARKET_ENTITIES.get(credit_code[1], MarketEntity.OTHER)
 
 
+def market_entity_prefixes() -> dict[MarketEntity, str]:
+    """The credit-code prefix of each market entity `market_entity` tells apart (for queries)."""
+    return {entity: "9" + second for second, entity in _MARKET_ENTITIES.items()}
+
+
 def founding_members(party_members: int | None, members_here: int | None) -> int:
     """The formal members who can found an organisation: those whose 组织关系 is in the
     enterprise where that is known, else every formal member reported."""

@@ -22,7 +22,18 @@ from bot.sender import OutboxSender
 from output.reports import previous_quarter, queue_quarterly, queue_year_end
 from storage.clock import FixedClock
 from storage.creditcode import check_character
-from storage.models import Assignment, Enterprise, Feedback, Founding, OutboxMessage, Person, User, Visit
+from storage.models import (
+    Assignment,
+    Enterprise,
+    Feedback,
+    Founding,
+    OutboxMessage,
+    PartyOrganisation,
+    PartyOrgCoverage,
+    Person,
+    User,
+    Visit,
+)
 from storage.uow import unit_of_work
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -72,6 +83,27 @@ async def _world(factory: async_sessionmaker[AsyncSession]) -> dict[str, int]:
             founding(e, date(2026, 10, 1)),  # Q4: not in the report
             founding(f, date(2026, 8, 1)),  # outside the city
         ])
+
+        def organisation(enterprise: Enterprise, on: date, dissolved: date | None = None) -> PartyOrganisation:
+            return PartyOrganisation(name=f"中共{enterprise.name}支部委员会{on:%m%d}", category="branch",
+                                     formation="single", region=enterprise.region, founded_on=on,
+                                     dissolved_on=dissolved)
+
+        # The organisations those records made; A's first one was reorganised into the second.
+        a1, b1, a2 = organisation(a, date(2026, 7, 1), date(2026, 8, 15)), organisation(b, date(2026, 9, 30)), \
+            organisation(a, date(2026, 8, 15))
+        c1, e1, f1 = organisation(c, date(2026, 6, 30)), organisation(e, date(2026, 10, 1)), organisation(f, date(2026, 8, 1))
+        s.add_all([a1, b1, a2, c1, e1, f1])
+        await s.flush()
+        s.add_all([
+            PartyOrgCoverage(enterprise_id=a.id, organisation_id=a1.id, started_on=date(2026, 7, 1),
+                             ended_on=date(2026, 8, 15)),
+            PartyOrgCoverage(enterprise_id=a.id, organisation_id=a2.id, started_on=date(2026, 8, 15)),
+            PartyOrgCoverage(enterprise_id=b.id, organisation_id=b1.id, started_on=date(2026, 9, 30)),
+            PartyOrgCoverage(enterprise_id=c.id, organisation_id=c1.id, started_on=date(2026, 6, 30)),
+            PartyOrgCoverage(enterprise_id=e.id, organisation_id=e1.id, started_on=date(2026, 10, 1)),
+            PartyOrgCoverage(enterprise_id=f.id, organisation_id=f1.id, started_on=date(2026, 8, 1)),
+        ])
         s.add_all([
             Assignment(enterprise_id=a.id, officer_id=wang.id, started_on=date(2025, 3, 1)),  # counts
             Assignment(enterprise_id=b.id, officer_id=wang.id, started_on=date(2026, 5, 1),
@@ -117,11 +149,20 @@ async def _rows(factory: async_sessionmaker[AsyncSession]) -> dict[str, OutboxMe
         return {row.dedupe_key: row for row in await session.scalars(select(OutboxMessage))}
 
 
+def _books(row: OutboxMessage) -> list[openpyxl.Workbook]:
+    return [openpyxl.load_workbook(BytesIO(base64.b64decode(item["data"]))) for item in row.attachments
+            if item["filename"].endswith(".xlsx")]
+
+
 def _sheets(row: OutboxMessage) -> list[list[tuple[object, ...]]]:
-    """The XLSX attachments of an outbox row, as rows of values."""
-    books = [openpyxl.load_workbook(BytesIO(base64.b64decode(item["data"]))) for item in row.attachments
-             if item["filename"].endswith(".xlsx")]
-    return [[tuple(r) for r in book.active.iter_rows(values_only=True)] for book in books]  # type: ignore[union-attr]
+    """The XLSX attachments of an outbox row, as rows of values of the sheet shown first."""
+    return [[tuple(r) for r in book.active.iter_rows(values_only=True)] for book in _books(row)]  # type: ignore[union-attr]
+
+
+def _sheet(row: OutboxMessage, title: str) -> list[tuple[object, ...]]:
+    """The rows of one sheet of the outbox row's one workbook."""
+    [book] = _books(row)
+    return [tuple(r) for r in book[title].iter_rows(values_only=True)]
 
 
 async def _queue(factory: async_sessionmaker[AsyncSession], *, year_end: bool, now: datetime) -> int:
@@ -158,6 +199,16 @@ async def test_each_supervisor_gets_the_quarter_by_sub_region_once(
     # 枝江市 (English): 马家店街道 2, 白洋镇 1, total 3.
     assert "Q3 2026" in county.text and "<b>3</b> new party organisations" in county.text
     assert "· 马家店街道: 2" in county.text and "· 白洋镇: 1" in county.text and "远安县" not in county.text
+    # The organisations behind the count: all 党支部（单独组建）. At the quarter's end A's first one
+    # was dissolved (reorganised), so A's second, B's and C's (Q2) exist: 3; founded in 2026 up
+    # to 09-30: A's two, B's, C's = 4.
+    assert "其中：党支部（单独组建）3 个" in city.text
+    assert "截至季末共有党组织 3 个（党委 0、党总支 0、党支部 3），本年累计新建 4 个。" in city.text
+    # Covered on 06-30 (the day before the quarter): C of A, B, C, E = 1/4; on 09-30: A, B, C = 3/4
+    # (B from 09-30 itself; E only from 10-01).
+    assert "党组织覆盖率：季初 25.0%（1/4 户）→ 季末 <b>75.0%</b>（3/4 户），+50.0 个百分点。" in city.text
+    # 枝江市: A and B, neither covered on 06-30, both on 09-30.
+    assert "0.0% at the start (0/2 enterprises) → <b>100.0%</b> at the end (2/2), +100.0 points" in county.text
 
     # The same figures as an XLSX for filing.
     [sheet] = _sheets(rows[f"report:quarterly:{ids['county']}:2026-Q3"])
@@ -178,9 +229,15 @@ async def test_each_supervisor_gets_the_year_end_figures_once(
     assert set(rows) == {f"report:year_end:{ids['city']}:2026", f"report:year_end:{ids['county']}:2026"}
     city = rows[f"report:year_end:{ids['city']}:2026"].text
     assert "宜昌市 2026年 年终统计" in city
-    # Assignments meeting 2026 in the city: 王芳 at A and B, 李明 at C = 3 person-times by 2
-    # officers (李明 at E starts 2027).
-    assert "选派联系员：3 人次（2 人）" in city
+    # Officers with an assignment meeting 2026 in the city: 王芳 (A, B) and 李明 (C) = 2 (李明 at E
+    # starts 2027). Person-years up to 2026-12-31: 王芳 2025 (A since 2025-03-01) and 2026, 李明
+    # 2026 = 3.
+    assert "选派党建工作指导员（联系员）：2 人，累计 3 人次（按人年计）" in city
+    # On 2026-12-31 A, B, C and E are covered, each by its own 党支部: 4/4; the organisations
+    # then: A's second, B's, C's, E's = 4; founded in 2026: those and A's first = 5.
+    assert "已建立党组织的企业：4 户（单独建立 4、联合建立 0；另挂靠 0 户）" in city
+    assert "党组织覆盖率：<b>100.0%</b>" in city
+    assert "党组织：4 个（党委 0、党总支 0、党支部 4；单独组建 4、联合组建 0、挂靠 0），本年新建 5 个" in city
     # P1 (2026-09-01) and P2 (2026-03-01); P3 became an activist in 2025.
     assert "培养入党积极分子：2 名" in city
     # Foundings dated 2026 in the city: A ×2, B, C (Q2), E (Q4) = 5; F is outside.
@@ -195,12 +252,14 @@ async def test_each_supervisor_gets_the_year_end_figures_once(
     # 枝江市 (English): assignments A, B (王芳) = 2 by 1; activists P1 = 1; foundings A ×2, B = 3;
     # owners applied P1 = 1; visits A, B = 2; resolved A's = 1.
     assert "枝江市 year-end figures 2026" in county
-    for line in ("dispatched: 2 person-times (1 officer)", "Activists cultivated: 1", "guided: 3",
+    # Officers: 王芳 alone, at A since 2025: 2 person-years.
+    for line in ("sent: 1 officer, 2 person-years in all", "Activists cultivated: 1", "guided: 3",
                  "applied to join: 1", "Enterprise visits: 2", "requests resolved: 1"):
         assert line in county, line
 
-    [sheet] = _sheets(rows[f"report:year_end:{ids['city']}:2026"])
-    assert ("选派联系员（人次）", 3) in sheet and ("指导新建党组织", 5) in sheet and ("办结业主诉求", 2) in sheet
+    sheet = _sheet(rows[f"report:year_end:{ids['city']}:2026"], "工作情况")
+    assert ("选派党建工作指导员（联系员）（人次，按人年累计）", 3) in sheet and ("指导新建党组织", 5) in sheet
+    assert ("办结业主诉求", 2) in sheet
 
     assert await _queue(session_factory, year_end=True, now=YEAR_DAY) == 0
     assert len(await _rows(session_factory)) == 2

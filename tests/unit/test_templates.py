@@ -17,11 +17,13 @@ from jinja2.runtime import Macro
 from bot.emulator import parse_html, utf16_len
 from handlers.common import ROLE_COMMANDS, command_descriptions
 from output.render import LOCALES, TEMPLATES, environment, label, render
+from storage.coverage import Coverage, OrgCounts
 from storage.development import Pipeline, milestones
 from storage.digests import OfficerSummary, SubRegion, SupervisorDigest
 from storage.enterprises import EnterpriseCard, EnterpriseFacts, EnterpriseRow, OrganisationFacts, VisitLine
 from storage.enums import Activity, Role
 from storage.people import PersonRow
+from storage.reports import Asked
 from storage.reviews import QueueItem
 
 TODAY = date(2026, 11, 20)
@@ -538,13 +540,38 @@ SAMPLES: dict[str, dict[str, dict[str, Any]]] = {
     "reports/quarterly": {
         "regions": {"year": 2026, "quarter": 3, "scope": "宜昌市", "start": date(2026, 7, 1),
                     "last": date(2026, 9, 30), "total": 3,
-                    "rows": [{"name": "枝江市", "own": False, "founded": 2}, {"name": "宜昌市", "own": True, "founded": 1}]},
+                    "rows": [{"name": "枝江市", "own": False, "founded": 2}, {"name": "宜昌市", "own": True, "founded": 1}],
+                    "kinds": [{"category": "branch", "formation": "single", "count": 2},
+                              {"category": "branch", "formation": "joint", "count": 1}],
+                    "existing": OrgCounts("宜昌市", {("branch", "single"): 30, ("committee", "single"): 2}, 4),
+                    "this_year": OrgCounts("宜昌市", {("branch", "single"): 5}),
+                    "before": Coverage("宜昌市", enterprises=100, single=30, joint=5),
+                    "after": Coverage("宜昌市", enterprises=100, single=32, joint=6), "change": 3.0},
         "empty": {"year": 2025, "quarter": 4, "scope": "远安县", "start": date(2025, 10, 1),
-                  "last": date(2025, 12, 31), "total": 0, "rows": []},
+                  "last": date(2025, 12, 31), "total": 0, "rows": [], "kinds": [], "existing": OrgCounts("远安县"),
+                  "this_year": OrgCounts("远安县"), "before": Coverage("远安县"), "after": Coverage("远安县"),
+                  "change": None},
+        "everything": {"year": 2026, "quarter": 4, "scope": "", "start": date(2026, 10, 1),
+                       "last": date(2026, 12, 31), "total": 0, "rows": [{"name": "宜昌市", "own": False, "founded": 0}],
+                       "kinds": [], "existing": OrgCounts(""), "this_year": OrgCounts(""),
+                       "before": Coverage("", enterprises=3), "after": Coverage("", enterprises=3, joint=1),
+                       "change": 33.3},
     },
-    "reports/year_end": {"plain": {"year": 2025, "scope": "宜昌市", "person_times": 1697, "officers": 997,
-                                   "activists": 997, "guided": 150, "owners_applied": 12, "visits": 5000,
-                                   "resolved": 320}},
+    "reports/year_end": {
+        "practice": {"year": 2025, "scope": "宜昌市", "officers": 600, "person_years": 1697, "activists": 997,
+                     "guided": 150, "owners_applied": 12, "visits": 5000, "resolved": 320, "founded": 150,
+                     "asked": Asked(requests=40, enterprises=36),
+                     "c": Coverage("宜昌市", enterprises=3000, single=1200, joint=600, attached=100, eligible=1500,
+                                   eligible_covered=1400, work_covered=2800, above_scale=400, above_scale_covered=380,
+                                   mass_first=200, members=9000, members_here=7000, members_elsewhere=1500,
+                                   demonstration_points=50, individuals=800, individuals_covered=20, cooperatives=90,
+                                   suspended=12, deregistered=30),
+                     "o": OrgCounts("宜昌市", {("branch", "single"): 1100, ("branch", "joint"): 250,
+                                               ("general_branch", "single"): 60, ("committee", "single"): 40}, 24)},
+        "empty": {"year": 2026, "scope": "", "officers": 1, "person_years": 0, "activists": 0, "guided": 0,
+                  "owners_applied": 0, "visits": 0, "resolved": 0, "founded": 0, "asked": Asked(0, 0),
+                  "c": Coverage(""), "o": OrgCounts("")},
+    },
     "reminders/away_saved": {"plain": {"until": TODAY}},
     "reminders/back": {"was_away": {"was_away": True}, "was_not": {"was_away": False}},
     "owner/items": {
