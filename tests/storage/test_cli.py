@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from bot.cli import _bot_username, main
 from bot.config import Settings
 from bot.emulator import BotApiEmulator
 from storage.creditcode import check_character
+from storage.db import make_async_engine, make_session_factory
+from tests.storage import coverage_world
 
 
 @pytest.fixture
@@ -68,3 +71,83 @@ async def test_the_deep_link_uses_the_bots_username_from_the_bot_api() -> None:
         settings = Settings(_env_file=None, telegram_bot_token="777:DEEP-link-token",
                             telegram_api_base_url=emu.base_url)
         assert await _bot_username(settings) == "liaison_sandbox_bot"
+
+
+def test_the_report_commands_print_the_figures_and_write_the_workbooks(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The 季报 and 年终统计 of the hand-built world of `coverage_world`, made on demand: the
+    figures the scheduler sends (counted by hand in tests/storage/test_coverage.py)."""
+    assert main(["db", "upgrade"]) == 0
+    asyncio.run(_build_world(f"sqlite:///{db}"))
+    capsys.readouterr()
+
+    year_book = tmp_path / "年终统计.xlsx"
+    assert main(["report", "year-end", "--year", "2026", "--region", "宜昌市", "--out", str(year_book)]) == 0
+    printed = capsys.readouterr().out
+    assert "<b>" not in printed
+    for line in (
+        "📈 宜昌市 2026年 年终统计",
+        "· 非公有制企业（法人单位）：13 户（另有个体工商户 3 户、农民专业合作社 1 个；停业 1 户、注销 1 户不计入）",
+        "· 已建立党组织的企业：7 户（单独建立 4、联合建立 3；另挂靠 1 户）",
+        "· 党组织覆盖率：53.8%；单独组建率：30.8%",  # 7/13, 4/13
+        "· 应建已建率：80.0%（正式党员 3 名以上的企业 5 户，已建 4 户）",
+        "· 党的工作覆盖率：84.6%（11 户）",  # 11/13
+        "· 规上覆盖率：75.0%（规模以上企业 4 户，已建 3 户）",
+        "· 党组织：8 个（党委 1、党总支 1、党支部 6；单独组建 6、联合组建 1、挂靠 1），本年新建 3 个；上级选派书记 3 名",
+        "· 党员：64 名（组织关系在本企业 46、不在本企业 6、未填报 12）",
+        "· 选派党建工作指导员（联系员）：3 人，累计 7 人次（按人年计）",
+        "· 业主提出建立党组织诉求：3 件（2 户）",
+        "· 示范点：1 个",
+        "· 先建群团组织（未建党组织、有工会或共青团）：2 户",
+    ):
+        assert line in printed, line
+    book = openpyxl.load_workbook(year_book)
+    assert book.sheetnames == ["两个覆盖", "党组织", "党员", "个体工商户及其他", "工作情况"]
+    rows = list(book["两个覆盖"].iter_rows(values_only=True))
+    assert rows[0][:7] == ("地区", "非公有制企业（法人单位）数", "已建立党组织企业数", "其中：单独建立", "其中：联合建立",
+                           "挂靠", "党组织覆盖率")
+    assert rows[1] == ("宜昌市/枝江市", 8, 4, 1, 3, 1, 0.5, 0.125, 2, 1, 0.5, 7, 0.875, 2, 1, 0.5)
+    assert rows[2] == ("宜昌市/远安县", 5, 3, 3, 0, 0, 0.6, 0.6, 3, 3, 1.0, 4, 0.8, 2, 2, 1.0)
+    assert rows[-1][:6] == ("合计", 13, 7, 4, 3, 1) and rows[-1][6] == pytest.approx(7 / 13)
+    assert len(rows) == 4
+    sheet = book["两个覆盖"]
+    assert sheet["G2"].number_format == "0.0%"
+    assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.fitToWidth == 1
+    assert sheet.sheet_properties.pageSetUpPr.fitToPage and sheet.print_title_rows == "$1:$1"
+    assert ("选派党建工作指导员（联系员）（人次，按人年累计）", 7) in list(book["工作情况"].iter_rows(values_only=True))
+
+    quarter_book = tmp_path / "季报.xlsx"
+    assert main(["report", "quarter", "--quarter", "2026Q4", "--region", "宜昌市", "--out", str(quarter_book)]) == 0
+    printed = capsys.readouterr().out
+    for line in (
+        "📊 宜昌市 季报 · 2026年第4季度",
+        "2026-10-01 至 2026-12-31，新建党组织 2 个：",
+        "· 枝江市：1 个", "· 远安县：1 个",
+        "其中：党支部（单独组建）1 个、党支部（联合组建）1 个",
+        "截至季末共有党组织 8 个（党委 1、党总支 1、党支部 6），本年累计新建 3 个。",
+        "党组织覆盖率：季初 30.8%（4/13 户）→ 季末 53.8%（7/13 户），+23.1 个百分点。",
+    ):
+        assert line in printed, line
+    book = openpyxl.load_workbook(quarter_book)
+    assert book.sheetnames == ["2026-Q4季报", "新建党组织（类别×方式）", "党组织累计", "党组织覆盖率变化"]
+    assert list(book["2026-Q4季报"].iter_rows(values_only=True)) == [
+        ("地区", "新建党组织数"), ("宜昌市/枝江市", 1), ("宜昌市/远安县", 1), ("合计", 2)]
+    kinds = list(book["新建党组织（类别×方式）"].iter_rows(values_only=True))
+    assert kinds[0][1:4] == ("党委（单独组建）", "党委（联合组建）", "党委（挂靠）") and kinds[0][-1] == "合计"
+    assert kinds[-1] == ("合计", 0, 0, 0, 0, 0, 0, 1, 1, 0, 2)  # 党支部 单独 (O7), 联合 (O2)
+    change = list(book["党组织覆盖率变化"].iter_rows(values_only=True))
+    assert change[-1][:3] == ("合计", 13, 4) and change[-1][4:6] == (13, 7) and change[-1][7] == 23.1
+
+    assert main(["report", "quarter", "--quarter", "2026Q4"]) == 0  # no --out, no --region: everything
+    assert "全部地区 季报 · 2026年第4季度" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["report", "quarter", "--quarter", "2026Q5"])
+
+
+async def _build_world(url: str) -> None:
+    engine = make_async_engine(url)
+    try:
+        await coverage_world.build(make_session_factory(engine))
+    finally:
+        await engine.dispose()
