@@ -32,7 +32,7 @@ from bot.config import Settings
 from handlers.context import Outbox
 from output.digests import queue_weekly
 from output.reports import is_first_working_day_of_quarter, is_first_working_day_of_year, queue_quarterly, queue_year_end
-from storage import sweep
+from storage import sweep, workdays
 from storage.clock import Clock
 from storage.db import make_sync_engine
 from storage.uow import unit_of_work
@@ -85,8 +85,14 @@ async def _report_job(name: str, on_day: Callable[[date], bool], queue: Callable
     if _runtime is None:
         return
     now, tz = _runtime.clock.now(), _runtime.settings.timezone
-    if not on_day(now.astimezone(tz).date()):
+    today = now.astimezone(tz).date()
+    if not on_day(today):
         return
+    if not workdays.known(today.year):
+        # Sent all the same (never refused), but the operator should add the year's notice.
+        logger.warning("%s: today is reckoned the first working day without the %s holiday notice (暂算: "
+                       "Monday–Friday less fixed-date holidays); add it to storage/workday_schedule.py",
+                       name, today.year)
     async with unit_of_work(_runtime.factory) as uow:
         queued = await queue(uow.session, now=now, tz=tz, locale=_runtime.settings.bot_locale)
         await uow.commit()

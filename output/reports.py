@@ -10,7 +10,6 @@ first working day of the quarter, of January) and commits.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -34,21 +33,15 @@ from storage.models import User
 from storage.officers import locale_of
 from storage.scope import SEPARATOR, normalize_region
 
-logger = logging.getLogger(__name__)
-
 KIND = "report"
-LEDGER_LOCALE = "zh_CN"  # the workbooks are in the forms' language, whoever receives them
+FORM_LOCALE = "zh_CN"  # the workbooks are in the forms' language, whoever receives them
 
 
 def first_working_day(year: int, month: int) -> date:
     """The first official working day of the month (`storage.workdays`: 调休 included, so the
     Q3 季报 goes out on 2026-10-08, not on 国庆; a year without its notice is reckoned
     Monday–Friday less its fixed-date holidays)."""
-    reckoned = workdays.first_working_day(year, month)
-    if reckoned.provisional:
-        logger.info("The first working day of %s-%02d is reckoned without that year's holiday notice (暂算)",
-                    year, month)
-    return reckoned.day
+    return workdays.first_working_day(year, month).day
 
 
 def is_first_working_day_of_quarter(day: date) -> bool:
@@ -85,7 +78,7 @@ PERCENT = "0.0%"
 TOTAL = "合计"
 REGION = "地区"
 # The official line names, in Chinese as the forms are (data, like the ledger's headers).
-KIND_HEADERS = tuple(label("org_kind", LEDGER_LOCALE, category=c, formation=f) for c, f in KINDS)
+KIND_HEADERS = tuple(label("org_kind", FORM_LOCALE, category=c, formation=f) for c, f in KINDS)
 COVERAGE_HEADERS = (
     REGION, "非公有制企业（法人单位）数", "已建立党组织企业数", "其中：单独建立", "其中：联合建立", "挂靠",
     "党组织覆盖率", "单独组建率", "正式党员3名以上企业数", "其中：已建", "应建已建率", "党的工作覆盖企业数",
