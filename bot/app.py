@@ -97,8 +97,8 @@ async def on_startup(application: Application[Any, BotContext, Any, Any, BotData
         settings = data.scheduling
 
         async def elected() -> None:
-            data.scheduler = start_scheduler(Runtime(application.bot, data.session_factory, data.clock, settings,
-                                                     data.outbox))
+            data.scheduler = await start_scheduler(Runtime(application.bot, data.session_factory, data.clock,
+                                                           settings, data.outbox))
 
         async def deposed() -> None:
             if data.scheduler is not None:

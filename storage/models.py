@@ -409,6 +409,18 @@ class InviteAttempt(Base):
     attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+
+class SchedulerStart(Base):
+    """When the scheduler first ran on this database (one row, id 1): report runs due before
+    then are not made up at start (`bot.scheduler.catch_up`), so a new database does not begin
+    with last week's digest."""
+
+    __tablename__ = "scheduler_start"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    started_at: Mapped[datetime]
+
+
 # Indexes the weekly digests need to stay bounded by the week after years of history (migration
 # 005; bench/digests.py measures them). Declared here, after the classes, so the classes above
 # keep their lines.

@@ -44,7 +44,7 @@ from bot import scheduler
 from bot.config import Settings
 from bot.emulator import ApiCall, BotApiEmulator, UserChat
 from output.reminders import render_reminders
-from storage import officers, outbox
+from storage import officers, outbox, schedule
 from storage.clock import SystemClock, local_today
 from storage.creditcode import check_character
 from storage.db import make_async_engine, make_session_factory
@@ -549,6 +549,11 @@ async def test_the_bot_killed_while_queueing_the_weekly_digest_queues_and_sends_
     due = now - timedelta(minutes=1)
     async with BotApiEmulator(token=TOKEN, rate_limit=True) as emu:
         expected = await _digest_world(factory, emu, now.date())
+        # The bot has run on this database since before the digest fell due: a database new
+        # since then would not make up a digest due before it existed.
+        async with unit_of_work(factory) as uow:
+            await schedule.first_started(uow.session, now=due - timedelta(hours=1))
+            await uow.commit()
         env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": emu.base_url, "DATABASE_URL": sqlite_url,
                "LOG_FORMAT": "text", "BOT_TIMEZONE": zone, "DIGEST_CRON": f"{due:%a} {due:%H:%M}".lower()}
         # Before the digest job's first row; once it committed (it says so in the log).
