@@ -36,7 +36,7 @@ from bot.config import Settings
 from handlers.context import Outbox
 from output.digests import queue_weekly
 from output.reports import is_first_working_day_of_quarter, is_first_working_day_of_year, queue_quarterly, queue_year_end
-from storage import schedule, sweep
+from storage import schedule, sweep, updates
 from storage.clock import Clock
 from storage.db import make_sync_engine
 from storage.uow import unit_of_work
@@ -44,6 +44,9 @@ from storage.uow import unit_of_work
 logger = logging.getLogger(__name__)
 
 SWEEP_MINUTES = 15
+# The records of handled updates (`storage.updates`) are pruned once a day, at an hour of little
+# traffic; a day more or less does not matter against `updates.KEEP_FOR`.
+PRUNE_HOUR, PRUNE_MINUTE = 4, 10
 DRAIN_SECONDS = 5
 MISFIRE_GRACE_SECONDS = 3600
 # The reports fire once a day: after a morning outage they should still go out that day.
@@ -81,6 +84,16 @@ async def drain_job() -> None:
     report = await _runtime.sender.drain(_runtime.bot, _runtime.factory)
     if report.sent or report.failed:
         logger.info("Outbox: %s", report)
+
+
+async def prune_updates_job() -> None:
+    """Forgets handled updates Telegram can no longer redeliver (older than `updates.KEEP_FOR`)."""
+    if _runtime is None:
+        return
+    async with unit_of_work(_runtime.factory) as uow:
+        pruned = await updates.prune(uow.session, now=_runtime.clock.now())
+        await uow.commit()
+    logger.info("Pruned %s processed updates", pruned)
 
 
 async def quarterly_report_job() -> None:
@@ -144,6 +157,9 @@ def build_scheduler(settings: Settings) -> AsyncIOScheduler:
                                                "max_instances": 1})
     scheduler.add_job(sweep_job, "interval", minutes=SWEEP_MINUTES, id="sweep", replace_existing=True)
     scheduler.add_job(drain_job, "interval", seconds=DRAIN_SECONDS, id="outbox", replace_existing=True)
+    # A daily time, not a 24-hour interval: an interval restarts with each restart of the bot.
+    scheduler.add_job(prune_updates_job, CronTrigger(hour=PRUNE_HOUR, minute=PRUNE_MINUTE, timezone=settings.timezone),
+                      id="prune_updates", replace_existing=True)
     scheduler.add_job(quarterly_report_job, quarterly_trigger(settings.timezone), id="quarterly_report",
                       replace_existing=True, misfire_grace_time=REPORT_MISFIRE_GRACE_SECONDS)
     scheduler.add_job(year_end_report_job, year_end_trigger(settings.timezone), id="year_end_report",

@@ -389,7 +389,7 @@ class ProcessedUpdate(Base):
 
     The row is written in the same transaction as the first thing the update changed (see
     `storage.updates`), so "changed" and "recorded as handled" commit together. Telegram
-    keeps undelivered updates for 24 hours; rows older than a few days are pruned.
+    keeps undelivered updates for 24 hours; a daily job prunes rows older than `updates.KEEP_FOR`.
     """
 
     __tablename__ = "processed_updates"

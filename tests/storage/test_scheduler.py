@@ -1,5 +1,5 @@
 """The scheduler: the job store keeps the jobs and their next run times across a restart; what
-is made up at start."""
+is made up at start; the daily pruning of handled updates."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,8 +17,9 @@ from bot import scheduler
 from bot.config import Settings
 from bot.scheduler import MISFIRE_GRACE_SECONDS, REPORT_MISFIRE_GRACE_SECONDS, build_scheduler
 from bot.sender import OutboxSender
+from storage import updates
 from storage.clock import FixedClock
-from storage.models import SchedulerStart
+from storage.models import ProcessedUpdate, SchedulerStart
 from storage.uow import unit_of_work
 
 
@@ -121,3 +123,35 @@ async def test_the_quarterly_and_year_end_reports_are_made_up_only_for_a_databas
         await uow.commit()
     assert await _made_up(database_url, session_factory, clock) == {"year_end_report"}
 
+
+# --------------------------------------------------------------- pruning the handled updates
+
+async def test_the_scheduler_prunes_the_handled_updates_daily(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'jobs.db'}")
+    built = build_scheduler(settings)
+    built.start(paused=True)
+    job = built.get_job("prune_updates")
+    built.shutdown(wait=False)
+    assert job is not None and job.func is scheduler.prune_updates_job
+    fire = job.trigger.get_next_fire_time(None, MONDAY)
+    assert fire is not None and fire - MONDAY < timedelta(days=1)
+    assert job.trigger.get_next_fire_time(fire, fire + timedelta(seconds=1)) - fire == timedelta(days=1)
+
+
+async def test_pruning_forgets_updates_telegram_can_no_longer_redeliver(
+    session_factory: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FixedClock(MONDAY)
+    ages = {1: timedelta(days=30), 2: updates.KEEP_FOR + timedelta(minutes=1), 3: updates.KEEP_FOR - timedelta(minutes=1),
+            4: timedelta(days=1, hours=1), 5: timedelta(seconds=5)}
+    async with unit_of_work(session_factory) as uow:
+        uow.session.add_all(ProcessedUpdate(update_id=n, processed_at=clock.now() - age) for n, age in ages.items())
+        await uow.commit()
+    settings = Settings(_env_file=None)
+    monkeypatch.setattr(scheduler, "_runtime", scheduler.Runtime(
+        bot=None, factory=session_factory, clock=clock, settings=settings, sender=OutboxSender(clock=clock, tz=TZ)))
+    await scheduler.prune_updates_job()
+    async with session_factory() as session:
+        kept = set((await session.scalars(select(ProcessedUpdate.update_id))).all())
+    assert kept == {3, 4, 5}  # a day and more: still more than Telegram redelivers
+    assert timedelta(hours=24) < updates.KEEP_FOR  # Telegram keeps an unconfirmed update a day
