@@ -67,7 +67,7 @@ def build_application(
     data.engine = engine
     data.runner = FormRunner(engine)
     # One sender per process: its pacing carries Telegram's limits from one drain to the next.
-    data.outbox = OutboxSender(clock=clock, tz=settings.timezone)
+    data.outbox = OutboxSender(clock=clock, tz=settings.timezone, quiet_hours=settings.quiet_window)
     data.answered = retry.answered
     data.clock = clock
     # Only `python -m bot run` schedules jobs; tests and the sandbox call the sweep themselves.

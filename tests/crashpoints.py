@@ -86,7 +86,7 @@ async def run(job: str, now: datetime, points: Points) -> None:
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else "1:unused-token"
     bot = Bot(token, base_url=settings.telegram_api_base_url)
     # The calendar clock stands still; the pacing counts real seconds (OutboxSender's default).
-    sender = OutboxSender(clock=clock, tz=settings.timezone)
+    sender = OutboxSender(clock=clock, tz=settings.timezone, quiet_hours=settings.quiet_window)
     scheduler._runtime = scheduler.Runtime(bot, make_session_factory(engine), clock, settings, sender)
     try:
         if job == "drain":
