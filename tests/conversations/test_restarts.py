@@ -64,6 +64,7 @@ from storage.models import (
 from storage.pinyin import initials
 from storage.sweep import iso_week
 from storage.uow import unit_of_work
+from tests.conftest import digest_cron_far_from_now
 from tests.forkserver import Child, ForkServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,6 +78,8 @@ LEASE = timedelta(minutes=10)
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_URL", "BOT_"))}
+    # The bot's scheduler runs on the real clock: its weekly digest must not come into the test.
+    env["DIGEST_CRON"] = digest_cron_far_from_now(extra.get("BOT_TIMEZONE", "Asia/Shanghai"))
     env.update(extra)
     return env
 
