@@ -44,6 +44,13 @@ FORMS = tuple(form for module in MODULES for form in module.FORMS)
 SANDBOX_TOKEN = "1000001:SANDBOX-offline-token"
 
 
+def make_sender(settings: Settings, clock: Clock) -> OutboxSender:
+    """The outbox sender as the settings configure it: the bot's time zone, locale and quiet
+    hours. One per process: its pacing carries Telegram's limits from one drain to the next."""
+    return OutboxSender(clock=clock, tz=settings.timezone, locale=settings.bot_locale,
+                        quiet_hours=settings.quiet_window)
+
+
 def build_application(
     settings: Settings,
     *,
@@ -85,7 +92,7 @@ def build_application(
     runner = FormRunner(engine)
     data.runner = runner
     # One sender per process: its pacing carries Telegram's limits from one drain to the next.
-    data.outbox = OutboxSender(clock=clock, tz=settings.timezone, locale=settings.bot_locale)
+    data.outbox = make_sender(settings, clock)
     data.answered = retry.answered
     data.clock = clock
     # Only `python -m bot run` schedules jobs; tests and the sandbox call the sweep themselves.
@@ -117,8 +124,8 @@ async def on_startup(application: Application[Any, BotContext, Any, Any, BotData
         settings = data.scheduling
 
         async def elected() -> None:
-            data.scheduler = start_scheduler(Runtime(application.bot, data.session_factory, data.clock, settings,
-                                                     data.outbox))
+            data.scheduler = await start_scheduler(Runtime(application.bot, data.session_factory, data.clock,
+                                                           settings, data.outbox))
 
         async def deposed() -> None:
             if data.scheduler is not None:

@@ -9,7 +9,12 @@ Re-adding a job at start plans it afresh from its trigger, and APScheduler plans
 run before the run itself: so a run that fell due while the bot was down, or that a crash cut
 short, would never happen. The report jobs (`CATCH_UP`) are therefore run once at start when
 their last fire time is within their grace; their bodies are idempotent (dedupe keys), so a run
-that did finish queues nothing twice. The interval jobs simply run again within minutes.
+that did finish queues nothing twice. The interval jobs simply run again within minutes. Only
+runs missed while the scheduler ran on this database are made up: the first start on a database
+is recorded (`storage.schedule`), and a run due before it was never this database's to send.
+
+APScheduler plans and fires by the real time; what the scheduler decides (which runs to make
+up, what a job queues) goes by the injected clock (`Runtime.clock`), so tests decide it.
 
 A job in the store is a reference to a module-level function, so the functions here reach the
 running bot through `_runtime`, set by `start_scheduler`.
@@ -32,7 +37,7 @@ from bot.config import Settings
 from handlers.context import Outbox
 from output.digests import queue_weekly
 from output.reports import is_first_working_day_of_quarter, is_first_working_day_of_year, queue_quarterly, queue_year_end
-from storage import sweep
+from storage import schedule, sweep, updates
 from storage.clock import Clock
 from storage.db import make_sync_engine
 from storage.uow import unit_of_work
@@ -40,6 +45,9 @@ from storage.uow import unit_of_work
 logger = logging.getLogger(__name__)
 
 SWEEP_MINUTES = 15
+# The records of handled updates (`storage.updates`) are pruned once a day, at an hour of little
+# traffic; a day more or less does not matter against `updates.KEEP_FOR`.
+PRUNE_HOUR, PRUNE_MINUTE = 4, 10
 DRAIN_SECONDS = 5
 MISFIRE_GRACE_SECONDS = 3600
 # The reports fire once a day: after a morning outage they should still go out that day.
@@ -77,6 +85,16 @@ async def drain_job() -> None:
     report = await _runtime.sender.drain(_runtime.bot, _runtime.factory)
     if report.sent or report.failed:
         logger.info("Outbox: %s", report)
+
+
+async def prune_updates_job() -> None:
+    """Forgets handled updates Telegram can no longer redeliver (older than `updates.KEEP_FOR`)."""
+    if _runtime is None:
+        return
+    async with unit_of_work(_runtime.factory) as uow:
+        pruned = await updates.prune(uow.session, now=_runtime.clock.now())
+        await uow.commit()
+    logger.info("Pruned %s processed updates", pruned)
 
 
 async def _report_job(name: str, on_day: Callable[[date], bool], queue: Callable[..., Awaitable[int]]) -> None:
@@ -137,6 +155,9 @@ def build_scheduler(settings: Settings) -> AsyncIOScheduler:
                                                "max_instances": 1})
     scheduler.add_job(sweep_job, "interval", minutes=SWEEP_MINUTES, id="sweep", replace_existing=True)
     scheduler.add_job(drain_job, "interval", seconds=DRAIN_SECONDS, id="outbox", replace_existing=True)
+    # A daily time, not a 24-hour interval: an interval restarts with each restart of the bot.
+    scheduler.add_job(prune_updates_job, CronTrigger(hour=PRUNE_HOUR, minute=PRUNE_MINUTE, timezone=settings.timezone),
+                      id="prune_updates", replace_existing=True)
     scheduler.add_job(quarterly_report_job, quarterly_trigger(settings.timezone), id="quarterly_report",
                       replace_existing=True, misfire_grace_time=REPORT_MISFIRE_GRACE_SECONDS)
     scheduler.add_job(year_end_report_job, year_end_trigger(settings.timezone), id="year_end_report",
@@ -156,25 +177,33 @@ def last_fire_time(trigger: Any, since: datetime, now: datetime) -> datetime | N
     return last
 
 
-def catch_up(scheduler: AsyncIOScheduler, now: datetime) -> list[str]:
-    """Plans the `CATCH_UP` jobs whose last fire time is within their grace to run now (a second
-    apart, in the order of `CATCH_UP`, so the quarterly report still comes before the year's
-    figures); returns their ids."""
+def catch_up(scheduler: AsyncIOScheduler, now: datetime, since: datetime | None = None) -> list[str]:
+    """Plans the `CATCH_UP` jobs whose last fire time is within their grace, and not before
+    `since` (when the scheduler first ran on this database), to run now (a second apart, in the
+    order of `CATCH_UP`, so the quarterly report still comes before the year's figures); returns
+    their ids."""
     due: list[str] = []
     for job in filter(None, map(scheduler.get_job, CATCH_UP)):
-        grace = timedelta(seconds=job.misfire_grace_time or 0)
-        if last_fire_time(job.trigger, now - grace, now) is not None:
+        start = now - timedelta(seconds=job.misfire_grace_time or 0)
+        if since is not None:
+            start = max(start, since)
+        if last_fire_time(job.trigger, start, now) is not None:
             job.modify(next_run_time=now + timedelta(seconds=len(due)))
             due.append(job.id)
     return due
 
 
-def start_scheduler(runtime: Runtime) -> AsyncIOScheduler:
+async def start_scheduler(runtime: Runtime, *, paused: bool = False) -> AsyncIOScheduler:
+    """Starts the jobs (`paused`: planned, none run) and makes up the report runs missed."""
     global _runtime
     _runtime = runtime
+    now = runtime.clock.now().astimezone(runtime.settings.timezone)
+    async with unit_of_work(runtime.factory) as uow:
+        since = await schedule.first_started(uow.session, now=now)
+        await uow.commit()
     scheduler = build_scheduler(runtime.settings)
-    scheduler.start()
-    made_up = catch_up(scheduler, datetime.now(runtime.settings.timezone))
+    scheduler.start(paused=paused)
+    made_up = catch_up(scheduler, now, since)
     if made_up:
         logger.info("Running %s now: due within their grace (missed, or cut short by a restart)", made_up)
     return scheduler

@@ -389,7 +389,7 @@ class ProcessedUpdate(Base):
 
     The row is written in the same transaction as the first thing the update changed (see
     `storage.updates`), so "changed" and "recorded as handled" commit together. Telegram
-    keeps undelivered updates for 24 hours; rows older than a few days are pruned.
+    keeps undelivered updates for 24 hours; a daily job prunes rows older than `updates.KEEP_FOR`.
     """
 
     __tablename__ = "processed_updates"
@@ -407,6 +407,18 @@ class InviteAttempt(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     telegram_user_id: Mapped[int] = mapped_column(BigInteger, index=True)
     attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+
+class SchedulerStart(Base):
+    """When the scheduler first ran on this database (one row, id 1): report runs due before
+    then are not made up at start (`bot.scheduler.catch_up`), so a new database does not begin
+    with last week's digest."""
+
+    __tablename__ = "scheduler_start"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    started_at: Mapped[datetime]
 
 
 # Indexes the weekly digests need to stay bounded by the week after years of history (migration
