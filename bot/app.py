@@ -8,7 +8,7 @@ from typing import Any
 
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 
-from bot.config import Settings
+from bot.config import Settings, proxies_from_environment
 from bot.processor import PerChatUpdateProcessor
 from bot.retry import TelegramRetry
 from bot.sender import OutboxSender
@@ -56,8 +56,10 @@ def build_application(
     retry = TelegramRetry()
     builder.rate_limiter(retry)
     # aiohttp rather than PTB's httpx client: a quarter of the CPU per call (bot/transport.py).
-    builder.request(AiohttpRequest(read_timeout=settings.telegram_read_timeout))
-    builder.get_updates_request(AiohttpRequest(connection_pool_size=1))
+    # Its proxies are read here, once, not by aiohttp on every call.
+    proxies = proxies_from_environment()
+    builder.request(AiohttpRequest(read_timeout=settings.telegram_read_timeout, proxies=proxies))
+    builder.get_updates_request(AiohttpRequest(connection_pool_size=1, proxies=proxies))
     application = builder.build()
     processor.on_skipped = lambda update: common.after_redelivery(update, application.bot_data, application.bot)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.request
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,16 @@ def parse_weekly(value: str) -> tuple[str, int, int]:
     if not (hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
         raise ValueError(f"expected a time like 08:30, got {parts[1]!r}")
     return parts[0], int(hour), int(minute)
+
+
+def proxies_from_environment() -> dict[str, str]:
+    """HTTPS_PROXY, HTTP_PROXY and NO_PROXY (or lower case, which wins) as urllib reads them:
+    `{"https": url, "http": url, "no": hosts}`, for the Bot API client (`bot.transport`).
+
+    Read from the process environment, not from `.env`, as every HTTP client reads them; once,
+    at start-up (aiohttp's `trust_env` read them on every call)."""
+    found = urllib.request.getproxies()
+    return {key: found[key] for key in ("https", "http", "no") if key in found}
 
 
 class Settings(BaseSettings):
