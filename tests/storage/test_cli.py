@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import openpyxl
@@ -12,6 +13,7 @@ from bot.cli import _bot_username, main
 from bot.config import Settings
 from bot.emulator import BotApiEmulator
 from storage.creditcode import check_character
+from tests.sqlite_lock import HOLD_SECONDS, hold_write_lock
 
 
 @pytest.fixture
@@ -68,3 +70,20 @@ async def test_the_deep_link_uses_the_bots_username_from_the_bot_api() -> None:
         settings = Settings(_env_file=None, telegram_bot_token="777:DEEP-link-token",
                             telegram_api_base_url=emu.base_url)
         assert await _bot_username(settings) == "liaison_sandbox_bot"
+
+
+def test_a_command_waits_for_the_write_lock_the_bot_holds_instead_of_failing(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The bot (here another process standing in for it) holds the database's write lock for
+    longer than writers used to wait: the operator's import waits its turn and succeeds."""
+    assert main(["db", "upgrade"]) == 0
+    registry = tmp_path / "企业名册.csv"
+    registry.write_text("企业名称,统一社会信用代码,所属地区,职工人数,正式党员数,党组织\n"
+                        f"枝江市楚韵纺织有限公司,{_code('91420583MA4F00001')},宜昌市/枝江市,120,3,无\n", encoding="utf-8")
+    holder = hold_write_lock(str(db))
+    started = time.monotonic()
+    assert main(["import-enterprises", str(registry)]) == 0
+    assert time.monotonic() - started > HOLD_SECONDS / 2  # it did wait for the lock
+    assert holder.wait(timeout=30) == 0
+    assert "新增 1 家" in capsys.readouterr().out
