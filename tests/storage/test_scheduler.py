@@ -186,3 +186,20 @@ async def test_a_transaction_of_the_bot_open_when_the_sender_is_due_does_not_sto
     await engine.dispose()
     assert watch.longest < STALL_LIMIT
     assert _no_errors(caplog) == []
+
+
+async def test_a_sweep_that_finds_the_database_unavailable_leaves_it_to_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Locked past the busy timeout, or PostgreSQL restarting: a warning, not a job's traceback
+    (the next sweep, 15 minutes later, queues what this one would have)."""
+    database_url = f"sqlite:///{tmp_path / 'no such directory' / 'liaison.db'}"  # cannot be opened
+    engine = make_async_engine(database_url)
+    clock = FixedClock(NOW)
+    settings = Settings(_env_file=None, database_url=database_url)
+    monkeypatch.setattr(scheduler_module, "_runtime", Runtime(None, make_session_factory(engine), clock, settings,
+                                                              OutboxSender(clock=clock, tz=TZ)))
+    await scheduler_module.sweep_job()
+    await engine.dispose()
+    assert [r.levelname for r in caplog.records if r.name == "bot.scheduler"] == ["WARNING"]
+    assert _no_errors(caplog) == []
