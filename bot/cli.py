@@ -208,7 +208,7 @@ async def _send_digests(factory: Any, settings: Settings, clock: Clock, *, curre
     week_start = week_of(local_today(clock, settings.timezone)) if current else None
     async with unit_of_work(factory) as uow:
         queued = await queue_weekly(uow.session, now=now, tz=settings.timezone, week_start=week_start,
-                                    locale=settings.bot_locale, commit=uow.commit)
+                                    locale=settings.bot_locale)
         await uow.commit()
     async with Bot(settings.telegram_bot_token.get_secret_value(), base_url=settings.telegram_api_base_url) as bot:
         report = await OutboxSender(clock=clock, tz=settings.timezone).drain(bot, factory)

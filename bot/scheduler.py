@@ -140,7 +140,7 @@ async def weekly_digest_job() -> None:
         return
     async with unit_of_work(_runtime.factory) as uow:
         queued = await queue_weekly(uow.session, now=_runtime.clock.now(), tz=_runtime.settings.timezone,
-                                    locale=_runtime.settings.bot_locale, commit=uow.commit)
+                                    locale=_runtime.settings.bot_locale)
         await uow.commit()
     logger.info("Weekly digests: %s messages queued", queued)
 

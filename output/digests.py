@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -149,15 +148,10 @@ async def supervisor_messages(
 
 
 async def queue_weekly(session: AsyncSession, *, now: datetime, tz: ZoneInfo, week_start: date | None = None,
-                       locale: str = "zh_CN", commit: Callable[[], Awaitable[None]] | None = None) -> int:
+                       locale: str = "zh_CN") -> int:
     """Queues every digest and summary of a week (default: the week before `now`); new rows count.
 
-    Supervisors and admins get their region's digest; officers their own summary. With `commit`
-    (the caller's unit of work's), what is queued so far is committed before each ledger is
-    built, and the caller commits the rest: a ledger takes seconds (a city's, a minute for all),
-    and on SQLite a transaction that has written holds the database's one write lock, which
-    every officer's step and every other process waits for. A run cut short is completed by
-    the next one (the dedupe keys). Without `commit` it never commits.
+    Never commits. Supervisors and admins get their region's digest; officers their own summary.
     """
     today = now.astimezone(tz).date()
     start = week_start if week_start is not None else week_of(today) - timedelta(days=7)
@@ -175,7 +169,6 @@ async def queue_weekly(session: AsyncSession, *, now: datetime, tz: ZoneInfo, we
     summaries = await officer_summaries(session, [u.id for u in users if u.role == Role.OFFICER], start, tz,
                                         today=today)
     queued = 0
-    written = False  # since the last commit
     for user in users:
         assert user.chat_id is not None
         user_locale = user.locale or locale
@@ -185,13 +178,9 @@ async def queue_weekly(session: AsyncSession, *, now: datetime, tz: ZoneInfo, we
                 key = f"summary:officer:{user.id}:{week}" + (f":{part}" if part else "")
                 queued += await outbox.enqueue(session, dedupe_key=key, chat_id=user.chat_id, user_id=user.id,
                                                kind=SUMMARY_KIND, text=text, not_before=now)
-            written = True
             continue
         if await _already_queued(session, f"digest:supervisor:{user.id}:{week}:0"):
             continue  # the ledger is audited on export: do not build (and audit) it again
-        if commit is not None and written:
-            await commit()
-        written = True
         texts, png, xlsx = await supervisor_messages(session, scope=user.region, actor_id=user.id,
                                                      actor_label=user.name, week_start=start, tz=tz, today=as_of,
                                                      locale=user_locale, digest=digests[user.region])
