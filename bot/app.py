@@ -8,7 +8,7 @@ from typing import Any
 
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 
-from bot.config import Settings
+from bot.config import Settings, proxies_from_environment
 from bot.processor import PerChatUpdateProcessor
 from bot.retry import TelegramRetry
 from bot.sender import OutboxSender
@@ -67,11 +67,13 @@ def build_application(
     retry = TelegramRetry()
     # A Bot that skips an update it cannot parse rather than stalling polling on it, over aiohttp
     # rather than PTB's httpx client (a quarter of the CPU per call): both in bot/transport.py.
+    # Its proxies are read here, once, not by aiohttp on every call.
+    proxies = proxies_from_environment()
     telegram_bot = TolerantBot(
         token,
         base_url=settings.telegram_api_base_url,
-        request=AiohttpRequest(read_timeout=settings.telegram_read_timeout),
-        get_updates_request=AiohttpRequest(connection_pool_size=1),
+        request=AiohttpRequest(read_timeout=settings.telegram_read_timeout, proxies=proxies),
+        get_updates_request=AiohttpRequest(connection_pool_size=1, proxies=proxies),
         defaults=Defaults(tzinfo=settings.timezone),
         rate_limiter=retry,
     )

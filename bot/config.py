@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.request
 from dataclasses import dataclass
 from datetime import time
 from typing import Literal
@@ -53,6 +54,14 @@ def parse_quiet_hours(value: str) -> QuietHours | None:
     if quiet.start == quiet.end:
         raise ValueError(f"QUIET_HOURS {value!r} starts and ends at the same time; leave it empty for no quiet hours")
     return quiet
+def proxies_from_environment() -> dict[str, str]:
+    """HTTPS_PROXY, HTTP_PROXY and NO_PROXY (or lower case, which wins) as urllib reads them:
+    `{"https": url, "http": url, "no": hosts}`, for the Bot API client (`bot.transport`).
+
+    Read from the process environment, not from `.env`, as every HTTP client reads them; once,
+    at start-up (aiohttp's `trust_env` read them on every call)."""
+    found = urllib.request.getproxies()
+    return {key: found[key] for key in ("https", "http", "no") if key in found}
 
 
 class Settings(BaseSettings):

@@ -18,6 +18,15 @@ up, what a job queues) goes by the injected clock (`Runtime.clock`), so tests de
 
 A job in the store is a reference to a module-level function, so the functions here reach the
 running bot through `_runtime`, set by `start_scheduler`.
+
+On SQLite the job store is a file of its own next to the database (`liaison.db` →
+`liaison.jobs.db`, `job_store_url`). APScheduler writes its store synchronously, in the event
+loop, after every run (the sender's every 5 seconds). In the database itself that write needs
+SQLite's one write lock: while another process held it (an operator's import) the whole bot
+stood still for as long, and while one of the bot's own transactions held it across an `await`
+(an officer's step, the sweep, the weekly job) neither could go on, until the busy timeout
+failed the store's write — a "database is locked" traceback, after which APScheduler planned no
+further run. Nothing else writes the jobs' file (one bot process per SQLite database).
 """
 
 from __future__ import annotations
@@ -26,11 +35,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
+from pathlib import Path
 from typing import Any
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
@@ -39,7 +50,8 @@ from output.digests import queue_weekly
 from output.reports import is_first_working_day_of_quarter, is_first_working_day_of_year, queue_quarterly, queue_year_end
 from storage import schedule, sweep, updates
 from storage.clock import Clock
-from storage.db import make_sync_engine
+from storage.db import is_sqlite, make_sync_engine
+from storage.db import unavailable as database_unavailable
 from storage.uow import unit_of_work
 
 logger = logging.getLogger(__name__)
@@ -72,9 +84,16 @@ async def sweep_job() -> None:
     """Finds what is due and queues reminders (deduplicated) in the outbox."""
     if _runtime is None:
         return
-    async with unit_of_work(_runtime.factory) as uow:
-        report = await sweep.sweep(uow.session, now=_runtime.clock.now(), tz=_runtime.settings.timezone)
-        await uow.commit()
+    try:
+        async with unit_of_work(_runtime.factory) as uow:
+            report = await sweep.sweep(uow.session, now=_runtime.clock.now(), tz=_runtime.settings.timezone)
+            await uow.commit()
+    except Exception as error:
+        if not database_unavailable(error):
+            raise
+        # Not an error of the sweep: the next one, SWEEP_MINUTES later, queues what this one would have.
+        logger.warning("Sweep put off to its next run, the database is unavailable: %s", error)
+        return
     logger.info("Sweep queued %s", report)
 
 
@@ -148,8 +167,21 @@ def digest_trigger(settings: Settings) -> CronTrigger:
     return CronTrigger(day_of_week=day, hour=hour, minute=minute, timezone=settings.timezone)
 
 
+def job_store_url(database_url: str) -> str:
+    """Where the jobs are kept: the database itself (PostgreSQL), or on SQLite a file of its own
+    next to the database file (see the module's docstring)."""
+    if not is_sqlite(database_url):
+        return database_url
+    url = make_url(database_url)
+    if not url.database or url.database == ":memory:":
+        return database_url
+    path = Path(url.database)
+    return url.set(database=str(path.with_name(f"{path.stem}.jobs{path.suffix or '.db'}"))).render_as_string(
+        hide_password=False)
+
+
 def build_scheduler(settings: Settings) -> AsyncIOScheduler:
-    store = SQLAlchemyJobStore(engine=make_sync_engine(settings.database_url))
+    store = SQLAlchemyJobStore(engine=make_sync_engine(job_store_url(settings.database_url)))
     scheduler = AsyncIOScheduler(jobstores={"default": store}, timezone=settings.timezone,
                                  job_defaults={"coalesce": True, "misfire_grace_time": MISFIRE_GRACE_SECONDS,
                                                "max_instances": 1})

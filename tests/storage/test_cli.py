@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,6 +20,7 @@ from storage.db import make_async_engine, make_session_factory
 from storage.enums import Role
 from storage.models import User
 from storage.uow import unit_of_work
+from tests.sqlite_lock import HOLD_SECONDS, hold_write_lock
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -113,3 +115,20 @@ async def test_send_digests_in_quiet_hours_says_the_messages_wait_and_until_when
             assert emu.violations == []
     finally:
         await engine.dispose()
+
+
+def test_a_command_waits_for_the_write_lock_the_bot_holds_instead_of_failing(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The bot (here another process standing in for it) holds the database's write lock for
+    longer than writers used to wait: the operator's import waits its turn and succeeds."""
+    assert main(["db", "upgrade"]) == 0
+    registry = tmp_path / "企业名册.csv"
+    registry.write_text("企业名称,统一社会信用代码,所属地区,职工人数,正式党员数,党组织\n"
+                        f"枝江市楚韵纺织有限公司,{_code('91420583MA4F00001')},宜昌市/枝江市,120,3,无\n", encoding="utf-8")
+    holder = hold_write_lock(str(db))
+    started = time.monotonic()
+    assert main(["import-enterprises", str(registry)]) == 0
+    assert time.monotonic() - started > HOLD_SECONDS / 2  # it did wait for the lock
+    assert holder.wait(timeout=30) == 0
+    assert "新增 1 家" in capsys.readouterr().out

@@ -9,10 +9,9 @@ import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from sqlalchemy import select
 
-from bot.config import Settings
-from bot.scheduler import build_scheduler
 from storage.db import make_sync_engine
 from storage.migrate import upgrade
 from storage.models import Base, SchedulerStart
@@ -65,9 +64,11 @@ async def test_a_database_whose_scheduler_ran_before_the_upgrade_counts_as_sched
     missed are still made up after the upgrade. On a new database the first start is recorded
     by the scheduler itself."""
     upgrade(blank_database_url, "006")
-    built = build_scheduler(Settings(_env_file=None, database_url=blank_database_url))
-    built.start(paused=True)  # creates apscheduler_jobs, as `python -m bot run` did
-    built.shutdown(wait=False)
+    # The job store as `python -m bot run` kept it before 007: in the database itself (on SQLite
+    # it has a file of its own since; on PostgreSQL it still is the database's).
+    engine = make_sync_engine(blank_database_url)
+    SQLAlchemyJobStore(engine=engine).start(None, "default")  # type: ignore[arg-type]  # creates apscheduler_jobs
+    engine.dispose()
     upgrade(blank_database_url)
     [(row_id, started_at)] = _scheduler_start(blank_database_url)
     assert row_id == 1 and started_at == datetime(1970, 1, 1, tzinfo=UTC)
