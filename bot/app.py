@@ -8,7 +8,7 @@ from typing import Any
 
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 
-from bot.config import Settings
+from bot.config import Settings, proxies_from_environment
 from bot.processor import PerChatUpdateProcessor
 from bot.retry import TelegramRetry
 from bot.sender import OutboxSender
@@ -44,6 +44,13 @@ FORMS = tuple(form for module in MODULES for form in module.FORMS)
 SANDBOX_TOKEN = "1000001:SANDBOX-offline-token"
 
 
+def make_sender(settings: Settings, clock: Clock) -> OutboxSender:
+    """The outbox sender as the settings configure it: the bot's time zone, locale and quiet
+    hours. One per process: its pacing carries Telegram's limits from one drain to the next."""
+    return OutboxSender(clock=clock, tz=settings.timezone, locale=settings.bot_locale,
+                        quiet_hours=settings.quiet_window)
+
+
 def build_application(
     settings: Settings,
     *,
@@ -60,11 +67,13 @@ def build_application(
     retry = TelegramRetry()
     # A Bot that skips an update it cannot parse rather than stalling polling on it, over aiohttp
     # rather than PTB's httpx client (a quarter of the CPU per call): both in bot/transport.py.
+    # Its proxies are read here, once, not by aiohttp on every call.
+    proxies = proxies_from_environment()
     telegram_bot = TolerantBot(
         token,
         base_url=settings.telegram_api_base_url,
-        request=AiohttpRequest(read_timeout=settings.telegram_read_timeout),
-        get_updates_request=AiohttpRequest(connection_pool_size=1),
+        request=AiohttpRequest(read_timeout=settings.telegram_read_timeout, proxies=proxies),
+        get_updates_request=AiohttpRequest(connection_pool_size=1, proxies=proxies),
         defaults=Defaults(tzinfo=settings.timezone),
         rate_limiter=retry,
     )
@@ -85,7 +94,7 @@ def build_application(
     runner = FormRunner(engine)
     data.runner = runner
     # One sender per process: its pacing carries Telegram's limits from one drain to the next.
-    data.outbox = OutboxSender(clock=clock, tz=settings.timezone, locale=settings.bot_locale)
+    data.outbox = make_sender(settings, clock)
     data.answered = retry.answered
     data.clock = clock
     # Only `python -m bot run` schedules jobs; tests and the sandbox call the sweep themselves.
@@ -117,8 +126,8 @@ async def on_startup(application: Application[Any, BotContext, Any, Any, BotData
         settings = data.scheduling
 
         async def elected() -> None:
-            data.scheduler = start_scheduler(Runtime(application.bot, data.session_factory, data.clock, settings,
-                                                     data.outbox))
+            data.scheduler = await start_scheduler(Runtime(application.bot, data.session_factory, data.clock,
+                                                           settings, data.outbox))
 
         async def deposed() -> None:
             if data.scheduler is not None:

@@ -8,13 +8,15 @@ import logging
 import re
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from telegram import Update
 
-from bot.app import build_application, configure_logging
-from bot.config import Settings
+from bot.app import build_application, configure_logging, make_sender
+from bot.config import QuietHours, Settings
 from bot.leader import InstanceLock, InstanceRefused
 from storage.clock import Clock, SystemClock, local_today
 from storage.db import is_sqlite, make_async_engine, make_session_factory
@@ -235,7 +237,6 @@ async def _send_digests(factory: Any, settings: Settings, clock: Clock, *, curre
     """The weekly job, now: queue every digest and summary (deduplicated), then drain the outbox."""
     from telegram import Bot
 
-    from bot.sender import OutboxSender
     from output.digests import queue_weekly
     from storage.digests import week_of
 
@@ -248,11 +249,25 @@ async def _send_digests(factory: Any, settings: Settings, clock: Clock, *, curre
         queued = await queue_weekly(uow.session, now=now, tz=settings.timezone, week_start=week_start,
                                     locale=settings.bot_locale)
         await uow.commit()
+    quiet = settings.quiet_window
     async with Bot(settings.telegram_bot_token.get_secret_value(), base_url=settings.telegram_api_base_url) as bot:
-        report = await OutboxSender(clock=clock, tz=settings.timezone, locale=settings.bot_locale).drain(bot, factory)
+        report = await make_sender(settings, clock).drain(bot, factory)
     _out(f"周报：新排队 {queued} 条；已发送 {len(report.sent)}，推迟（免打扰时段）{len(report.postponed)}，"
          f"稍后重试 {len(report.retried)}，失败 {len(report.failed)}，用户已屏蔽 {len(report.dropped)}")
+    if report.postponed and quiet is not None:
+        _out(_held_until(len(report.postponed), quiet, now, settings.timezone))
     return 0 if not report.failed else 1
+
+
+def _held_until(count: int, quiet: QuietHours, now: datetime, tz: ZoneInfo) -> str:
+    """What the operator is told of messages quiet hours hold: that they wait, and until when
+    (the running bot's sender sends them then, not this command)."""
+    from bot.sender import quiet_hours_end
+
+    end = quiet_hours_end(now, tz, quiet)
+    day = {0: "今天", 1: "明天"}.get((end.date() - now.astimezone(tz).date()).days, f"{end:%m-%d}")
+    return (f"{count} 条消息已排队；免打扰时段（{quiet}）暂不发送，{day} {end:%H:%M} 起由运行中的机器人"
+            f"（python -m bot run）发出。")
 
 
 async def _invite(factory: Any, settings: Settings, args: argparse.Namespace, clock: SystemClock) -> int:

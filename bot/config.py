@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import urllib.request
+from dataclasses import dataclass
+from datetime import time
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -28,6 +31,39 @@ def parse_weekly(value: str) -> tuple[str, int, int]:
     return parts[0], int(hour), int(minute)
 
 
+@dataclass(frozen=True)
+class QuietHours:
+    """Local hours in which the outbox holds messages: from `start` up to `end`, across midnight
+    when `end` comes first (21:00–08:00)."""
+
+    start: time
+    end: time
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}–{self.end:%H:%M}"
+
+
+def parse_quiet_hours(value: str) -> QuietHours | None:
+    """`"21:00-08:00"` -> QuietHours(21:00, 08:00); `""` -> None (no quiet hours); ValueError else."""
+    if not value.strip():
+        return None
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*", value)
+    if match is None or int(match[1]) > 23 or int(match[3]) > 23 or int(match[2]) > 59 or int(match[4]) > 59:
+        raise ValueError(f"expected QUIET_HOURS like '21:00-08:00' (local start-end, or empty for none), got {value!r}")
+    quiet = QuietHours(time(int(match[1]), int(match[2])), time(int(match[3]), int(match[4])))
+    if quiet.start == quiet.end:
+        raise ValueError(f"QUIET_HOURS {value!r} starts and ends at the same time; leave it empty for no quiet hours")
+    return quiet
+def proxies_from_environment() -> dict[str, str]:
+    """HTTPS_PROXY, HTTP_PROXY and NO_PROXY (or lower case, which wins) as urllib reads them:
+    `{"https": url, "http": url, "no": hosts}`, for the Bot API client (`bot.transport`).
+
+    Read from the process environment, not from `.env`, as every HTTP client reads them; once,
+    at start-up (aiohttp's `trust_env` read them on every call)."""
+    found = urllib.request.getproxies()
+    return {key: found[key] for key in ("https", "http", "no") if key in found}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -39,6 +75,9 @@ class Settings(BaseSettings):
     bot_locale: Locale = "zh_CN"
     # When the weekly digests go out: a weekday (mon … sun) and a local time.
     digest_cron: str = "mon 08:30"
+    # Local hours in which messages the bot sends unasked (reminders, digests) wait, `start-end`
+    # (across midnight when end comes first); empty: none. Replies to the user are never held.
+    quiet_hours: str = "21:00-08:00"
     # Seconds to wait for the Bot API's answer to a call (python-telegram-bot's read timeout).
     # A call that times out may still have been performed: see bot/retry.py for what is retried.
     telegram_read_timeout: float = 5.0
@@ -69,6 +108,12 @@ class Settings(BaseSettings):
         parse_weekly(value)  # a typo fails at start-up, not silently on Monday
         return value
 
+    @field_validator("quiet_hours")
+    @classmethod
+    def _valid_quiet_hours(cls, value: str) -> str:
+        parse_quiet_hours(value)  # a typo fails at start-up, not with a reminder at midnight
+        return value
+
     @field_validator("telegram_bot_token", "webhook_url", "webhook_secret", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -86,6 +131,10 @@ class Settings(BaseSettings):
     @property
     def digest_schedule(self) -> tuple[str, int, int]:
         return parse_weekly(self.digest_cron)
+
+    @property
+    def quiet_window(self) -> QuietHours | None:
+        return parse_quiet_hours(self.quiet_hours)
 
     @property
     def timezone(self) -> ZoneInfo:

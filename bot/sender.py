@@ -10,9 +10,9 @@ ten reminders each would otherwise go out at ten messages a second. A 429's `ret
 same message is tried again (a 429 is not a failure); timeouts, network errors and 5xx put the
 row back with exponential backoff until `max_attempts`, then it is `failed`; 403 (the user
 blocked the bot) drops the row and marks the user `blocked_bot`; other 400s fail at once (the
-message itself is wrong, resending cannot help). Quiet hours: a message whose send time falls in
-21:00–08:00 local (`BOT_TIMEZONE`) is pushed to the next 08:00, unless its kind is in
-`quiet_exempt` (empty by default).
+message itself is wrong, resending cannot help). Quiet hours (`QUIET_HOURS`, 21:00–08:00 by
+default, local to `BOT_TIMEZONE`): a message whose send time falls in them is pushed to their
+next end, unless its kind is in `quiet_exempt` (empty by default).
 
 A row queued without text (the sweep's reminders: key, kind, officer, chat) is composed when it
 is claimed, by the renderer of its kind (`renderers`: `output.reminders` by default), from the values of
@@ -57,6 +57,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
+from bot.config import QuietHours
 from output import reminders
 from output.reminders import Composed, Renderer
 from output.text import CAPTION_LIMIT, utf16_len
@@ -78,8 +79,8 @@ MARGIN = 0.001
 # kept full by a rounding error while the wait said 0 let messages through without ever freeing
 # a place — at one instant, as many as were ready.
 EPSILON = 1e-6
-QUIET_START = time(21, 0)
-QUIET_END = time(8, 0)
+# The default of the QUIET_HOURS setting (`bot.config`).
+DEFAULT_QUIET_HOURS = QuietHours(time(21, 0), time(8, 0))
 MAX_THROTTLES = 5  # 429s in a row for one message before it is put back for a later drain
 # Rows one drain handles at most: about six minutes at 30/s. The scheduler starts the next drain
 # at its next tick (up to `bot.scheduler.DRAIN_SECONDS` later), a pause a small limit would
@@ -164,16 +165,22 @@ class Pacer:
         return best
 
 
-def in_quiet_hours(moment: datetime, tz: ZoneInfo) -> bool:
+def in_quiet_hours(moment: datetime, tz: ZoneInfo, quiet: QuietHours | None = DEFAULT_QUIET_HOURS) -> bool:
+    """Whether `moment` falls in the quiet hours (None: there are none)."""
+    if quiet is None:
+        return False
     local = moment.astimezone(tz).time()
-    return local >= QUIET_START or local < QUIET_END
+    if quiet.start < quiet.end:  # within one day, e.g. 12:00–14:00
+        return quiet.start <= local < quiet.end
+    return local >= quiet.start or local < quiet.end  # across midnight, e.g. 21:00–08:00
 
 
-def quiet_hours_end(moment: datetime, tz: ZoneInfo) -> datetime:
-    """The next 08:00 local at or after `moment` (the morning after, for an evening moment)."""
+def quiet_hours_end(moment: datetime, tz: ZoneInfo, quiet: QuietHours = DEFAULT_QUIET_HOURS) -> datetime:
+    """The next end of quiet hours after `moment`, local (the morning after, for an evening moment
+    in 21:00–08:00)."""
     local = moment.astimezone(tz)
-    day = local.date() if local.time() < QUIET_END else local.date() + timedelta(days=1)
-    return datetime.combine(day, QUIET_END, tzinfo=tz)
+    day = local.date() if local.time() < quiet.end else local.date() + timedelta(days=1)
+    return datetime.combine(day, quiet.end, tzinfo=tz)
 
 
 def backoff(attempts: int, base: timedelta, cap: timedelta) -> timedelta:
@@ -260,6 +267,7 @@ class OutboxSender:
     backoff_base: timedelta = timedelta(seconds=30)
     backoff_cap: timedelta = timedelta(hours=1)
     quiet_exempt: frozenset[str] = frozenset()
+    quiet_hours: QuietHours | None = DEFAULT_QUIET_HOURS  # None: no quiet hours
     pacer: Pacer = field(default_factory=Pacer)
     # Pacing measures elapsed seconds on `timer`, and `sleep` must move it: the real pair by
     # default. A test whose sleep advances a fake clock passes that clock's seconds as well. A
@@ -378,11 +386,11 @@ class OutboxSender:
             # Asked again after each sleep: another drain of this sender may have sent meanwhile.
             while (delay := self.pacer.wait(job.chat_id, self._seconds())) > 0:
                 await self.sleep(delay)
-            moment = self.clock.now()
-            if job.kind not in self.quiet_exempt and in_quiet_hours(moment, self.tz):
+            moment, quiet = self.clock.now(), self.quiet_hours
+            if quiet is not None and job.kind not in self.quiet_exempt and in_quiet_hours(moment, self.tz, quiet):
                 async with unit_of_work(factory) as uow:
                     await outbox.mark_retry(uow.session, job.id, attempts=job.attempts,
-                                            not_before=quiet_hours_end(moment, self.tz), error=None)
+                                            not_before=quiet_hours_end(moment, self.tz, quiet), error=None)
                     await uow.commit()
                 report.postponed.append(job.id)
                 return

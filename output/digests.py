@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import tempfile
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 import mplfonts
@@ -120,6 +122,12 @@ async def queue_weekly(session: AsyncSession, *, now: datetime, tz: ZoneInfo, we
     """Queues every digest and summary of a week (default: the week before `now`); new rows count.
 
     Never commits. Supervisors and admins get their region's digest; officers their own summary.
+
+    Everything is read, rendered and built first and written last, in one go: a ledger takes
+    seconds (a city's, a minute), and on SQLite a transaction that has written holds the
+    database's one write lock, which every officer's step and every other process waits for, so
+    the lock is held for the writes alone. The rows wait in a temporary file meanwhile, not in
+    memory: a city's ledgers are hundreds of megabytes.
     """
     today = now.astimezone(tz).date()
     start = week_start if week_start is not None else week_of(today) - timedelta(days=7)
@@ -136,30 +144,38 @@ async def queue_weekly(session: AsyncSession, *, now: datetime, tz: ZoneInfo, we
                                        today=as_of)
     summaries = await officer_summaries(session, [u.id for u in users if u.role == Role.OFFICER], start, tz,
                                         today=today)
-    queued = 0
-    for user in users:
-        assert user.chat_id is not None
-        user_locale = locale_of(user.locale, locale)
-        if user.role == Role.OFFICER:
-            summary = summaries[user.id]
-            for part, text in enumerate(render_officer_summary(summary, user_locale)):
-                key = f"summary:officer:{user.id}:{week}" + (f":{part}" if part else "")
-                queued += await outbox.enqueue(session, dedupe_key=key, chat_id=user.chat_id, user_id=user.id,
-                                               kind=SUMMARY_KIND, text=text, not_before=now)
-            continue
-        if await _already_queued(session, f"digest:supervisor:{user.id}:{week}:0"):
-            continue  # the ledger is audited on export: do not build (and audit) it again
-        texts, png, xlsx = await supervisor_messages(session, scope=user.region, actor_id=user.id,
-                                                     actor_label=user.name, week_start=start, tz=tz, today=as_of,
-                                                     locale=user_locale, digest=digests[user.region])
-        rows: list[tuple[str, list[dict[str, Any]]]] = [(text, []) for text in texts]
-        rows.append(("", [attachment(f"digest-{week}.png", "photo", png)]))
-        rows.append(("", [attachment(ledger_filename(user.region, as_of), "document", xlsx)]))
-        for part, (text, attachments) in enumerate(rows):
-            queued += await outbox.enqueue(
-                session, dedupe_key=f"digest:supervisor:{user.id}:{week}:{part}", chat_id=user.chat_id,
-                user_id=user.id, kind=DIGEST_KIND, text=text, not_before=now, attachments=attachments)
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        # no_autoflush: the ledgers' audit entries are written with the rows, not by the next read.
+        with session.no_autoflush:
+            for user in users:
+                assert user.chat_id is not None
+                row = {"chat_id": user.chat_id, "user_id": user.id}
+                user_locale = locale_of(user.locale, locale)
+                if user.role == Role.OFFICER:
+                    for part, text in enumerate(render_officer_summary(summaries[user.id], user_locale)):
+                        key = f"summary:officer:{user.id}:{week}" + (f":{part}" if part else "")
+                        _spool(spool, row, dedupe_key=key, kind=SUMMARY_KIND, text=text)
+                    continue
+                if await _already_queued(session, f"digest:supervisor:{user.id}:{week}:0"):
+                    continue  # the ledger is audited on export: do not build (and audit) it again
+                texts, png, xlsx = await supervisor_messages(
+                    session, scope=user.region, actor_id=user.id, actor_label=user.name, week_start=start, tz=tz,
+                    today=as_of, locale=user_locale, digest=digests[user.region])
+                parts: list[tuple[str, list[dict[str, Any]]]] = [(text, []) for text in texts]
+                parts.append(("", [attachment(f"digest-{week}.png", "photo", png)]))
+                parts.append(("", [attachment(ledger_filename(user.region, as_of), "document", xlsx)]))
+                for part, (text, attachments) in enumerate(parts):
+                    _spool(spool, row, dedupe_key=f"digest:supervisor:{user.id}:{week}:{part}", kind=DIGEST_KIND,
+                           text=text, attachments=attachments)
+        spool.seek(0)
+        queued = 0
+        for line in spool:
+            queued += await outbox.enqueue(session, **json.loads(line), not_before=now)
     return queued
+
+
+def _spool(spool: IO[str], row: dict[str, Any], **values: Any) -> None:
+    spool.write(json.dumps({**row, **values}, ensure_ascii=False) + "\n")
 
 
 async def _already_queued(session: AsyncSession, key: str) -> bool:

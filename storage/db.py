@@ -43,6 +43,16 @@ def sync_url(url: str) -> str:
     return _with_driver(url, {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"})
 
 
+# How long an SQLite writer waits for the database's one write lock before "database is locked",
+# in seconds (it was 10). Another process holds it for a whole transaction: an operator's
+# `import-enterprises` writes the registry in one (20,000 rows: 3 s on this machine, more when it
+# is loaded), the bot's sweep while it queues thousands of reminders. And SQLite's busy handler
+# polls (every 100 ms at most): a command waiting behind a busy bot, whose writers
+# `SqliteWriteQueue` hands the lock to one after the other, can miss it more than once. A longer
+# wait costs only the wait.
+SQLITE_BUSY_TIMEOUT = 60.0
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers go on while one writer commits; busy_timeout makes a writer wait for
     # the lock instead of failing at once; SQLite leaves foreign keys off unless asked.
@@ -50,7 +60,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
     cursor.close()
 
 
@@ -103,7 +113,6 @@ def _one_trip_cursors(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.__class__ = _OneTripConnection
 
 
-_SQLITE_BUSY_TIMEOUT = 10.0  # seconds, as PRAGMA busy_timeout above
 _WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
 
 
@@ -120,7 +129,7 @@ class SqliteWriteQueue:
     lock within the busy timeout goes ahead and lets SQLite decide, as without the queue.
     """
 
-    def __init__(self, timeout: float = _SQLITE_BUSY_TIMEOUT) -> None:
+    def __init__(self, timeout: float = SQLITE_BUSY_TIMEOUT) -> None:
         self.timeout = timeout
         self.waiting = 0  # writers in line now
         self._lock = asyncio.Lock()
@@ -199,8 +208,9 @@ def make_async_engine(url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngine:
     """`pool_size`: PostgreSQL connections kept (DATABASE_POOL_SIZE); SQLite pools its own way."""
     # hide_parameters: an error's text (logged with its traceback) shows the SQL without the
     # values, which are people's names, political status and what they said.
-    pool = {} if is_sqlite(url) else {"pool_size": pool_size, "max_overflow": POOL_OVERFLOW}
-    engine = create_async_engine(async_url(url), pool_pre_ping=not is_sqlite(url), hide_parameters=True, **pool)
+    options: dict[str, Any] = ({"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}} if is_sqlite(url)
+                               else {"pool_size": pool_size, "max_overflow": POOL_OVERFLOW})
+    engine = create_async_engine(async_url(url), pool_pre_ping=not is_sqlite(url), hide_parameters=True, **options)
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _one_trip_cursors)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -209,7 +219,9 @@ def make_async_engine(url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngine:
 
 
 def make_sync_engine(url: str) -> Engine:
-    engine = create_engine(sync_url(url), pool_pre_ping=not is_sqlite(url), hide_parameters=True)
+    # The connect timeout is the busy timeout until the pragma sets it: PRAGMA journal_mode waits too.
+    sqlite = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}} if is_sqlite(url) else {}
+    engine = create_engine(sync_url(url), pool_pre_ping=not is_sqlite(url), hide_parameters=True, **sqlite)
     if is_sqlite(url):
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine

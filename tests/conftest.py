@@ -12,14 +12,17 @@ import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.config import WEEKDAYS
 from storage.db import make_async_engine, make_session_factory
 from storage.migrate import upgrade
 from storage.models import Base
@@ -61,6 +64,13 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
     upgrade(f"sqlite:///{path}")
     return path
+
+
+def digest_cron_far_from_now(timezone: str = "Asia/Shanghai") -> str:
+    """A DIGEST_CRON for a bot process a test starts on the real clock: half a week away, so the
+    weekly digest neither falls due while the test runs nor was due within its catch-up grace."""
+    far = datetime.now(ZoneInfo(timezone)) + timedelta(days=3, hours=12)
+    return f"{WEEKDAYS[far.weekday()]} {far:%H:%M}"
 
 
 def _truncate_all(url: str) -> None:

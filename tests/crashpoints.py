@@ -32,8 +32,8 @@ from sqlalchemy.engine import Engine
 from telegram import Bot
 
 from bot import scheduler
+from bot.app import make_sender
 from bot.config import Settings
-from bot.sender import OutboxSender
 from storage.clock import FixedClock
 from storage.db import make_async_engine, make_session_factory
 from tests.forkserver import emit
@@ -86,7 +86,7 @@ async def run(job: str, now: datetime, points: Points) -> None:
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else "1:unused-token"
     bot = Bot(token, base_url=settings.telegram_api_base_url)
     # The calendar clock stands still; the pacing counts real seconds (OutboxSender's default).
-    sender = OutboxSender(clock=clock, tz=settings.timezone, locale=settings.bot_locale)
+    sender = make_sender(settings, clock)
     scheduler._runtime = scheduler.Runtime(bot, make_session_factory(engine), clock, settings, sender)
     try:
         if job == "drain":

@@ -20,12 +20,15 @@ from storage.db import make_async_engine, make_session_factory
 from storage.enums import Role
 from storage.migrate import upgrade
 from storage.uow import unit_of_work
+from tests.conftest import digest_cron_far_from_now
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_URL", "BOT_"))}
+    # The bot's scheduler runs on the real clock: its weekly digest must not come into the test.
+    env["DIGEST_CRON"] = digest_cron_far_from_now(extra.get("BOT_TIMEZONE", "Asia/Shanghai"))
     env.update(extra)
     return env
 

@@ -44,7 +44,7 @@ from bot import scheduler
 from bot.config import Settings
 from bot.emulator import ApiCall, BotApiEmulator, UserChat
 from output.reminders import render_reminders
-from storage import officers, outbox
+from storage import officers, outbox, schedule
 from storage.clock import SystemClock, local_today
 from storage.creditcode import check_character
 from storage.db import make_async_engine, make_session_factory
@@ -64,6 +64,7 @@ from storage.models import (
 from storage.pinyin import initials
 from storage.sweep import iso_week
 from storage.uow import unit_of_work
+from tests.conftest import digest_cron_far_from_now
 from tests.forkserver import Child, ForkServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,6 +78,8 @@ LEASE = timedelta(minutes=10)
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_URL", "BOT_"))}
+    # The bot's scheduler runs on the real clock: its weekly digest must not come into the test.
+    env["DIGEST_CRON"] = digest_cron_far_from_now(extra.get("BOT_TIMEZONE", "Asia/Shanghai"))
     env.update(extra)
     return env
 
@@ -549,6 +552,11 @@ async def test_the_bot_killed_while_queueing_the_weekly_digest_queues_and_sends_
     due = now - timedelta(minutes=1)
     async with BotApiEmulator(token=TOKEN, rate_limit=True) as emu:
         expected = await _digest_world(factory, emu, now.date())
+        # The bot has run on this database since before the digest fell due: a database new
+        # since then would not make up a digest due before it existed.
+        async with unit_of_work(factory) as uow:
+            await schedule.first_started(uow.session, now=due - timedelta(hours=1))
+            await uow.commit()
         env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": emu.base_url, "DATABASE_URL": sqlite_url,
                "LOG_FORMAT": "text", "BOT_TIMEZONE": zone, "DIGEST_CRON": f"{due:%a} {due:%H:%M}".lower()}
         # Before the digest job's first row; once it committed (it says so in the log).

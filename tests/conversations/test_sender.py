@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot
 
+from bot.config import Settings
 from bot.emulator import BotApiEmulator, UserChat
 from bot.sender import OutboxSender
 from output.reminders import Composed
@@ -231,6 +232,40 @@ async def test_an_allowed_kind_is_sent_in_quiet_hours(
     clock.current = datetime(2026, 11, 25, 22, 0, tzinfo=TZ).astimezone(UTC)
     await _enqueue(factory, [("a", uid, chat.id)], due=clock.now())
     assert (await sender.drain(telegram_bot, factory)).sent != []
+    assert _texts(chat) == ["提醒 a"]
+    assert emulator.violations == []
+
+
+async def test_custom_quiet_hours_hold_messages_in_their_window_and_only_there(
+    factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator, telegram_bot: Bot, clock: FakeClock,
+) -> None:
+    """QUIET_HOURS=22:30-06:00: 22:00 is not quiet any more, 23:00 is, until 06:00."""
+    sender = OutboxSender(clock=clock, tz=TZ, sleep=clock.sleep, timer=clock.seconds,
+                          quiet_hours=Settings(_env_file=None, quiet_hours="22:30-06:00").quiet_window)
+    [(uid, chat)] = await _users(factory, emulator, 1)
+    clock.current = datetime(2026, 11, 25, 22, 0, tzinfo=TZ).astimezone(UTC)
+    await _enqueue(factory, [("a", uid, chat.id)], due=clock.now())
+    assert (await sender.drain(telegram_bot, factory)).sent != []
+    clock.current = datetime(2026, 11, 25, 23, 0, tzinfo=TZ).astimezone(UTC)
+    await _enqueue(factory, [("b", uid, chat.id)], due=clock.now())
+    assert (await sender.drain(telegram_bot, factory)).postponed != []
+    assert (await _rows(factory))["b"].not_before == datetime(2026, 11, 26, 6, 0, tzinfo=TZ)
+    clock.current = datetime(2026, 11, 26, 6, 0, tzinfo=TZ).astimezone(UTC)
+    assert (await sender.drain(telegram_bot, factory)).sent != []
+    assert _texts(chat) == ["提醒 a", "提醒 b"]
+    assert emulator.violations == []
+
+
+async def test_with_quiet_hours_set_empty_a_message_goes_out_at_midnight(
+    factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator, telegram_bot: Bot, clock: FakeClock,
+) -> None:
+    sender = OutboxSender(clock=clock, tz=TZ, sleep=clock.sleep, timer=clock.seconds,
+                          quiet_hours=Settings(_env_file=None, quiet_hours="").quiet_window)
+    [(uid, chat)] = await _users(factory, emulator, 1)
+    clock.current = datetime(2026, 11, 26, 0, 0, tzinfo=TZ).astimezone(UTC)
+    await _enqueue(factory, [("a", uid, chat.id)], due=clock.now())
+    report = await sender.drain(telegram_bot, factory)
+    assert report.sent != [] and report.postponed == []
     assert _texts(chat) == ["提醒 a"]
     assert emulator.violations == []
 

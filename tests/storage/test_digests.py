@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot
 
@@ -24,6 +26,7 @@ from bot.sender import OutboxSender
 from output.digests import queue_weekly
 from storage.clock import FixedClock
 from storage.creditcode import check_character
+from storage.db import make_async_engine, make_session_factory
 from storage.digests import (
     SubRegion,
     officer_summaries,
@@ -318,3 +321,50 @@ async def test_send_digests_command(session_factory: async_sessionmaker[AsyncSes
         assert emulator.violations == []
     no_token = Settings(_env_file=None)
     assert await _send_digests(session_factory, no_token, clock, current=False) == 2
+
+
+async def test_the_weekly_job_holds_no_write_lock_while_a_ledger_is_built(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Building a ledger takes seconds (a city's, a minute for all of them): meanwhile SQLite's
+    one write lock must be free for officers' steps and the operator's commands."""
+    import sqlite3
+
+    from output import digests
+
+    factory = make_session_factory(make_async_engine(sqlite_url))
+    await _world(factory)
+    async with unit_of_work(factory) as uow:
+        for name, chat in (("王芳", 9101), ("刘主任", 9102)):  # the officer comes first: her summary is written first
+            user = (await uow.session.execute(select(User).where(User.name == name))).scalar_one()
+            user.chat_id = chat
+        uow.session.add(User(name="钱督导", role="supervisor", region="宜昌市/远安县", chat_id=9103))
+        await uow.commit()
+    path = make_url(sqlite_url).database
+    assert path is not None
+    lock_free: list[bool] = []
+    build = digests.build_ledger
+
+    async def probed(*args: Any, **kwargs: Any) -> bytes:
+        probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")  # fails at once if a transaction holds the write lock
+            probe.execute("ROLLBACK")
+            lock_free.append(True)
+        except sqlite3.OperationalError:
+            lock_free.append(False)
+        finally:
+            probe.close()
+        return await build(*args, **kwargs)
+
+    monkeypatch.setattr(digests, "build_ledger", probed)
+    clock = FixedClock(datetime(2026, 11, 23, 8, 30, tzinfo=TZ))
+    settings = Settings(_env_file=None, database_url=sqlite_url)
+    monkeypatch.setattr(scheduler, "_runtime", scheduler.Runtime(
+        bot=None, factory=factory, clock=clock, settings=settings, sender=OutboxSender(clock=clock, tz=TZ)))
+    await scheduler.weekly_digest_job()
+    async with unit_of_work(factory) as uow:
+        keys = set((await uow.session.execute(select(OutboxMessage.dedupe_key))).scalars())
+    await factory.kw["bind"].dispose()
+    assert lock_free == [True, True]  # two supervisors, two ledgers
+    assert len(keys) == 1 + 3 + 3  # the summary; each supervisor's text, chart and ledger

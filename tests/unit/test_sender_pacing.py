@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.config import QuietHours
 from bot.sender import Pacer, backoff, in_quiet_hours, keyboard, quiet_hours_end
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -111,3 +112,16 @@ def test_a_message_counts_from_its_answer() -> None:
     assert abs(pacer.wait(99, 1.0) - 0.051) < 1e-9
     assert abs(pacer.wait(0, 1.0) - 0.051) < 1e-9
     assert pacer.wait(99, 1.051) == 0.0
+
+
+def test_quiet_hours_within_one_day_and_across_midnight() -> None:
+    noon = QuietHours(time(12, 0), time(14, 0))
+    assert [in_quiet_hours(_local(h, m), TZ, noon) for h, m in ((11, 59), (12, 0), (13, 59), (14, 0), (23, 0))] == [
+        False, True, True, False, False]
+    assert quiet_hours_end(_local(12, 30), TZ, noon) == _local(14)
+    late = QuietHours(time(22, 30), time(6, 0))
+    assert [in_quiet_hours(_local(h, m), TZ, late) for h, m in ((22, 29), (22, 30), (3, 0), (6, 0), (21, 0))] == [
+        False, True, True, False, False]
+    assert quiet_hours_end(_local(23), TZ, late) == _local(6, day=26)
+    assert quiet_hours_end(_local(5), TZ, late) == _local(6)
+    assert not any(in_quiet_hours(_local(h), TZ, None) for h in range(24))  # QUIET_HOURS empty: none

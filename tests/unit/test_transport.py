@@ -7,6 +7,7 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -130,36 +131,130 @@ async def test_no_free_connection_in_the_pool_was_not_sent(server: Server, reque
     assert await held is True
 
 
-async def test_a_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    """HTTP_PROXY is honoured as by PTB's own client: the call goes to the proxy, in absolute form."""
-    seen: list[str] = []
+class Proxy:
+    """A forward HTTP proxy on loopback that answers every request itself: `seen` holds what it
+    was asked for (the absolute URL of a plain-HTTP call, `CONNECT host:port` for an https one)."""
 
-    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        request_line = (await reader.readline()).decode()
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.url = ""
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        method, target, _ = (await reader.readline()).decode().split(" ", 2)
         while (await reader.readline()).strip():
             pass  # the headers
-        seen.append(request_line.split()[1])
-        body = json.dumps({"ok": True, "result": True}).encode()
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-                     + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+        self.seen.append(f"CONNECT {target}" if method == "CONNECT" else target)
+        if method == "CONNECT":  # no tunnel: the test only needs to see that it was asked for
+            writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        else:
+            body = json.dumps({"ok": True, "result": True}).encode()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                         + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
         await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    request = AiohttpRequest()
-    await request.initialize()
+
+@pytest.fixture
+async def proxy(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Proxy]:
+    """The proxy, with every proxy variable of the environment cleared (the tests set their own)."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "REQUEST_METHOD"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    state = Proxy()
+    await state.start()
+    yield state
+    await state.stop()
+
+
+@asynccontextmanager
+async def _bot_requests() -> AsyncIterator[tuple[BaseRequest, BaseRequest]]:
+    """The Bot API clients the bot is built with (`build_application`), initialized: getUpdates's
+    and every other call's."""
+    from bot.app import build_application
+    from bot.config import Settings
+
+    application = build_application(Settings(_env_file=None, database_url="sqlite://"))  # type: ignore[call-arg]
+    requests = (application.bot._request[0], application.bot.request)
+    for request in requests:
+        await request.initialize()
     try:
-        status, body = await request.do_request("http://api.telegram.invalid/bot1:x/getMe", "POST")
+        yield requests
     finally:
-        await request.shutdown()
-        server.close()
-        await server.wait_closed()
+        for request in requests:
+            await request.shutdown()
+        await application.bot_data.session_factory.kw["bind"].dispose()
+
+
+async def test_a_proxy_from_the_environment_is_used(monkeypatch: pytest.MonkeyPatch, proxy: Proxy) -> None:
+    """HTTP_PROXY is honoured as by PTB's own client: the call goes to the proxy, in absolute form."""
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    async with _bot_requests() as (_, request):
+        status, body = await request.do_request("http://api.telegram.invalid/bot1:x/getMe", "POST")
     assert (status, json.loads(body)) == (200, {"ok": True, "result": True})
-    assert seen == ["http://api.telegram.invalid/bot1:x/getMe"]
+    assert proxy.seen == ["http://api.telegram.invalid/bot1:x/getMe"]
+
+
+async def test_https_calls_go_through_the_https_proxy_getupdates_too(monkeypatch: pytest.MonkeyPatch,
+                                                                    proxy: Proxy) -> None:
+    monkeypatch.setenv("https_proxy", proxy.url)
+    async with _bot_requests() as (updates, request):
+        for client, method in ((request, "getMe"), (updates, "getUpdates")):
+            with pytest.raises(NetworkError):  # the test proxy refuses the tunnel
+                await client.do_request(f"https://api.telegram.invalid/bot1:x/{method}", "POST")
+    assert proxy.seen == ["CONNECT api.telegram.invalid:443"] * 2
+
+
+async def test_a_host_in_no_proxy_is_reached_directly_and_others_through_the_proxy(
+    monkeypatch: pytest.MonkeyPatch, proxy: Proxy, server: Server,
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    async with _bot_requests() as (_, request):
+        assert await request.post(f"{server.url}/sendMessage", _data(chat_id=5, text="直连")) is True
+        await request.do_request("http://api.telegram.invalid/bot1:x/getMe", "POST")
+    assert [method for method, _ in server.received] == ["sendMessage"]
+    assert proxy.seen == ["http://api.telegram.invalid/bot1:x/getMe"]
+
+
+async def test_the_proxy_environment_is_read_at_start_up_not_on_each_call(
+    monkeypatch: pytest.MonkeyPatch, proxy: Proxy, server: Server,
+) -> None:
+    """Looking the environment and ~/.netrc up on every call cost a third of a form step's CPU."""
+    import urllib.request
+
+    import aiohttp.client
+    import aiohttp.helpers
+
+    lookups: list[str] = []
+
+    def counted(module: Any, name: str) -> None:
+        original = getattr(module, name)
+
+        def lookup(*args: Any, **kwargs: Any) -> Any:
+            lookups.append(name)
+            return original(*args, **kwargs)
+        monkeypatch.setattr(module, name, lookup)
+
+    async with _bot_requests() as (_, request):
+        for module, name in ((urllib.request, "getproxies"), (aiohttp.helpers, "getproxies"),
+                             (aiohttp.helpers, "proxy_bypass"), (aiohttp.helpers, "netrc_from_env"),
+                             (aiohttp.client, "netrc_from_env"), (aiohttp.client, "get_env_proxy_for_url")):
+            counted(module, name)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)  # too late: the client was built without one
+        for text in ("一", "二", "三"):
+            assert await request.post(f"{server.url}/sendMessage", _data(chat_id=5, text=text)) is True
+    assert lookups == []
+    assert len(server.received) == 3 and proxy.seen == []
 
 
 class UpdatesRequest(BaseRequest):
