@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, distinct, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.enums import FeedbackStatus
+from storage.enums import FeedbackStatus, FoundingAction
 from storage.models import Assignment, Enterprise, Feedback, Founding, Person, User, Visit
 from storage.scope import SEPARATOR, in_scope, normalize_region
 
@@ -171,7 +171,8 @@ async def organisations_guided(session: AsyncSession, scope: str, start: date, e
         select(Founding.officer_id, User.name, func.count(Founding.id))
         .join(Enterprise, Enterprise.id == Founding.enterprise_id)
         .join(User, User.id == Founding.officer_id)
-        .where(_scope_filter(Enterprise.region, scope), Founding.founded_on >= start, Founding.founded_on < end)
+        .where(_scope_filter(Enterprise.region, scope), Founding.action == FoundingAction.FOUND,
+               Founding.founded_on >= start, Founding.founded_on < end)
         .group_by(Founding.officer_id, User.name)
     )
     rows = [OfficerCount(officer_id, name, count) for officer_id, name, count in (await session.execute(stmt)).tuples()]
@@ -260,7 +261,8 @@ async def foundings_by_region(session: AsyncSession, scope: str, start: date, en
     founded = (
         select(Enterprise.region, func.count(Founding.id))
         .join(Enterprise, Enterprise.id == Founding.enterprise_id)
-        .where(_scope_filter(Enterprise.region, scope), Founding.founded_on >= start, Founding.founded_on < end)
+        .where(_scope_filter(Enterprise.region, scope), Founding.action == FoundingAction.FOUND,
+               Founding.founded_on >= start, Founding.founded_on < end)
         .group_by(Enterprise.region)
     )
     for region, count in (await session.execute(founded)).tuples():
