@@ -20,6 +20,7 @@ from handlers import (
     founding,
     mine,
     nomination,
+    org_change,
     owner,
     people,
     reminders,
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 # Each conversation module declares its FORMS and its handlers(); they are registered in this
 # order, all before the fallbacks (which take any text or button left over for the open form).
-MODULES = (visit, founding, nomination, people, feedback, owner, mine, supervisor, enterprise, review, reminders,
+MODULES = (visit, founding, org_change, nomination, people, feedback, owner, mine, supervisor, enterprise, review, reminders,
            digest_commands)
 FORMS = tuple(form for module in MODULES for form in module.FORMS)
 SANDBOX_TOKEN = "1000001:SANDBOX-offline-token"

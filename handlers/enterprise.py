@@ -9,7 +9,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import BaseHandler, CallbackQueryHandler
 
-from handlers import feedback, founding, nomination, people, visit
+from handlers import feedback, founding, nomination, org_change, people, visit
 from handlers.context import BotContext
 from output.render import label, render
 from storage import enterprises
@@ -19,8 +19,14 @@ SHOW = re.compile(r"^ent:show:(\d{1,9})\Z")
 FORMS = ()
 
 
-def _actions(enterprise_id: int, locale: str) -> InlineKeyboardMarkup:
-    """What an officer does next at this enterprise, two buttons a row for a phone screen."""
+def _actions(enterprise_id: int, locale: str, organised: bool) -> InlineKeyboardMarkup:
+    """What an officer does next at this enterprise, two buttons a row for a phone screen: with
+    an organisation, changing it (调整党组织); without, founding one (新建党组织)."""
+    organisation = (
+        InlineKeyboardButton(label("enterprise.change_org", locale), callback_data=org_change.start_button(enterprise_id))
+        if organised else
+        InlineKeyboardButton(label("enterprise.found", locale), callback_data=founding.start_button(enterprise_id))
+    )
     buttons = [
         InlineKeyboardButton(label("enterprise.visit", locale), callback_data=visit.start_button(enterprise_id)),
         InlineKeyboardButton(label("nominate_next", locale), callback_data=nomination.start_button(enterprise_id)),
@@ -28,7 +34,7 @@ def _actions(enterprise_id: int, locale: str) -> InlineKeyboardMarkup:
                              callback_data=feedback.new_feedback_button(enterprise_id)),
         InlineKeyboardButton(label("enterprise.owner_link", locale),
                              callback_data=feedback.owner_link_button(enterprise_id)),
-        InlineKeyboardButton(label("enterprise.found", locale), callback_data=founding.start_button(enterprise_id)),
+        organisation,
         InlineKeyboardButton(label("enterprise.people", locale),
                              callback_data=people.enterprise_people_button(enterprise_id)),
     ]
@@ -51,7 +57,8 @@ async def show(update: Update, context: BotContext) -> None:
         return
     await query.answer()
     text = render("enterprise/card", context.locale(), card=found, e=found.enterprise, row=found.row)
-    markup = _actions(found.enterprise.id, context.locale()) if member.role == Role.OFFICER else None
+    organised = found.organisation is not None
+    markup = _actions(found.enterprise.id, context.locale(), organised) if member.role == Role.OFFICER else None
     await context.bot.send_message(query.from_user.id, text,
                                    parse_mode=ParseMode.HTML, reply_markup=markup)
 

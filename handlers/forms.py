@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -191,6 +191,10 @@ class Step(Protocol):
     @property
     def editable(self) -> bool: ...
 
+    @property
+    def resets(self) -> tuple[str, ...]:
+        """Steps whose answers follow from this one's: asked again when this answer changes."""
+
     def applies(self, answers: dict[str, Any]) -> bool: ...
 
     async def ask(self, ctx: FormContext, state: FormState) -> Prompt: ...
@@ -206,6 +210,9 @@ class BaseStep:
     optional: bool = False
     editable: bool = True
     when: Callable[[dict[str, Any]], bool] | None = None
+    # Answers made for this one (a name proposed for a category): forgotten when it changes, so
+    # the engine asks them again, from the confirmation card too.
+    resets: tuple[str, ...] = ()
 
     def applies(self, answers: dict[str, Any]) -> bool:
         return self.when is None or self.when(answers)
@@ -222,20 +229,25 @@ class BaseStep:
 
 @dataclass(frozen=True)
 class ChoiceStep(BaseStep):
-    """One of a few options, as buttons; typing an option's label works too."""
+    """One of a few options, as buttons; typing an option's label works too.
+
+    `offer` narrows the options by the answers so far (a joint branch is no 党委)."""
 
     options: tuple[tuple[str, str], ...] = ()  # (key, label macro)
+    offer: Callable[[dict[str, Any]], Collection[str]] | None = None
 
-    def _options(self, ctx: FormContext) -> list[Option]:
-        return [Option(key, label(name, ctx.locale)) for key, name in self.options]
+    def _options(self, ctx: FormContext, answers: dict[str, Any] | None = None) -> list[Option]:
+        offered = self.offer(answers or {}) if self.offer is not None else None
+        return [Option(key, label(name, ctx.locale)) for key, name in self.options
+                if offered is None or key in offered]
 
     async def ask(self, ctx: FormContext, state: FormState) -> Prompt:
-        return Prompt(self._text(ctx, state), (tuple(self._options(ctx)),) + self._skip_row(ctx))
+        return Prompt(self._text(ctx, state), (tuple(self._options(ctx, state.answers)),) + self._skip_row(ctx))
 
     async def accept(self, ctx: FormContext, state: FormState, incoming: Incoming) -> StepResult:
         if incoming.key == SKIP and self.optional:
             return Accept(None)
-        for option in self._options(ctx):
+        for option in self._options(ctx, state.answers):
             if incoming.key == option.key or (incoming.text or "").strip() == option.label:
                 return Accept(option.key)
         return invalid("use_buttons")
@@ -653,6 +665,8 @@ class FormEngine:
             new = replace(state, mode=result.mode, answers=answers, seq=seq)
             return Outcome(new, (Reply(await self._ask(ctx, form, new), replace=result.redraw),))
         answers = {k: v for k, v in state.answers.items() if k != PENDING}
+        if step.name in answers and answers[step.name] != result.value:
+            answers = {k: v for k, v in answers.items() if k not in step.resets}
         answers[step.name] = result.value
         answers = _remember_typed(answers, step, incoming)
         # An answer can make other steps irrelevant ('no change' to head counts): forget theirs,

@@ -48,6 +48,7 @@ from storage.enums import (
     FeedbackCategory,
     FeedbackStatus,
     Formation,
+    FoundingAction,
     Gender,
     MassOrg,
     OrgCategory,
@@ -253,7 +254,8 @@ async def _foundings(session: AsyncSession, scope: str) -> list[tuple[Founding, 
         select(Founding, Enterprise.name, Enterprise.region, User.name)
         .join(Enterprise, Enterprise.id == Founding.enterprise_id)
         .join(User, User.id == Founding.officer_id)
-        .where(_scope_filter(Enterprise.region, scope))
+        # The 新建党组织 sheet: a change of an organisation (a category, a split) founded none.
+        .where(_scope_filter(Enterprise.region, scope), Founding.action == FoundingAction.FOUND)
         .order_by(Founding.founded_on.desc(), Founding.id.desc())
     )
     return list((await session.execute(stmt)).tuples().all())

@@ -31,7 +31,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import development, rules
-from storage.enums import Role, Stage
+from storage.enums import FoundingAction, Role, Stage
 from storage.feedback import OPEN_STATUSES
 from storage.models import Assignment, Enterprise, Feedback, Founding, Person, ReviewNote, User, Visit
 from storage.people import pipeline
@@ -240,7 +240,8 @@ async def supervisor_digests(
         ("visits", visits(week_start, week_end)),
         ("last_week", visits(week_start - timedelta(days=7), week_start - timedelta(days=1))),
         ("new_activists", counted(Person, Person.activist_on >= week_start, Person.activist_on <= week_end)),
-        ("new_organisations", counted(Founding, Founding.founded_on >= week_start, Founding.founded_on <= week_end)),
+        ("new_organisations", counted(Founding, Founding.action == FoundingAction.FOUND,
+                                                Founding.founded_on >= week_start, Founding.founded_on <= week_end)),
         ("feedback_new", counted(Feedback, Feedback.created_at >= opened, Feedback.created_at < closes)),
         ("feedback_resolved", counted(Feedback, Feedback.closed_at >= opened, Feedback.closed_at < closes)),
         ("feedback_overdue", counted(Feedback, Feedback.status.in_(OPEN_STATUSES), Feedback.closed_at.is_(None),

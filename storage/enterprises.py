@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -101,6 +102,15 @@ async def get_in_scope(session: AsyncSession, enterprise_id: int, scope: str) ->
     )
 
 
+async def in_scope_by_id(session: AsyncSession, ids: Sequence[int], scope: str) -> dict[int, Enterprise]:
+    """Those of the enterprises that lie in the scope, by id (the others are left out)."""
+    if not ids:
+        return {}
+    found = await session.scalars(select(Enterprise).where(Enterprise.id.in_(list(ids)), in_scope(Enterprise.region,
+                                                                                                   scope)))
+    return {enterprise.id: enterprise for enterprise in found}
+
+
 async def last_visit(session: AsyncSession, enterprise_id: int) -> date | None:
     return await session.scalar(select(func.max(Visit.visit_date)).where(Visit.enterprise_id == enterprise_id))
 
@@ -148,12 +158,13 @@ class OrganisationFacts:
     secretary: str | None
     members: int | None
     enterprises: int  # how many it covers now
+    parent: str | None = None  # 隶属 (挂靠: the organisation it is attached to)
 
     @classmethod
-    def of(cls, organisation: PartyOrganisation, enterprises: int) -> OrganisationFacts:
+    def of(cls, organisation: PartyOrganisation, enterprises: int, parent: str | None = None) -> OrganisationFacts:
         return cls(organisation.id, organisation.name, organisation.name_inferred, organisation.category,
                    organisation.formation, organisation.founded_on, organisation.secretary, organisation.members,
-                   enterprises)
+                   enterprises, parent or organisation.parent_name)
 
 
 @dataclass(frozen=True)
@@ -201,7 +212,8 @@ async def card(session: AsyncSession, enterprise_id: int, scope: str, today: dat
     if enterprise.party_org_id is not None:
         org = await session.get_one(PartyOrganisation, enterprise.party_org_id)
         covering = await session.scalar(select(func.count(Enterprise.id)).where(Enterprise.party_org_id == org.id))
-        organisation = OrganisationFacts.of(org, int(covering or 0))
+        parent = await session.get(PartyOrganisation, org.parent_id) if org.parent_id is not None else None
+        organisation = OrganisationFacts.of(org, int(covering or 0), parent.name if parent else None)
     members = rules.founding_members(enterprise.party_members, enterprise.members_here)
     organised = organisation is not None
     return EnterpriseCard(

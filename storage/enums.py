@@ -152,6 +152,14 @@ class FoundingAction(StrEnum):
     CHANGE = "change"  # a change of an existing one (a 党支部 becoming a 党委, a split)
 
 
+class ChangeKind(StrEnum):
+    """What a `change` record changed (调整党组织)."""
+
+    CATEGORY = "category"  # 党支部 → 党总支 / 党委 (or back), renamed to match
+    SECRETARY = "secretary"  # a new secretary 书记
+    SPLIT = "split"  # enterprises leave a joint branch, to form their own or to none
+
+
 class ReviewStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"

@@ -379,6 +379,10 @@ class Founding(Base):
     secretary: Mapped[str] = mapped_column(String(64))
     secretary_source: Mapped[str | None] = mapped_column(String(16))  # SecretarySource
     members: Mapped[int] = mapped_column(Integer)
+    # What a `change` changed, for its review and its correction: {"kind": "category"|"secretary",
+    # "from": {field: value before}} or {"kind": "split", "own": [ids of the enterprises that left
+    # to form their own], "created": [their new organisations' ids], "dissolved": bool}.
+    change: Mapped[dict[str, Any] | None]
     officer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))  # the guiding officer
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import audit
 from storage.enums import Formation, OrgCategory
 from storage.models import Enterprise, PartyOrganisation, PartyOrgCoverage
-from storage.scope import SEPARATOR
+from storage.scope import SEPARATOR, in_scope
 
 ENTITY = "party_organisation"
 # The suffix of a name made up for an organisation whose name is not known.
@@ -45,6 +45,11 @@ _CATEGORY_ENDINGS: tuple[tuple[str, OrgCategory], ...] = (
 )
 # A joint organisation says so (联合党支部, 联合支部委员会, 联合党总支).
 _JOINT = re.compile(r"联合(党)?(总)?支")
+# The endings a name takes for each category: the full form, and the short one (党支部).
+FULL_ENDINGS = {OrgCategory.BRANCH: "支部委员会", OrgCategory.GENERAL_BRANCH: "总支部委员会",
+                OrgCategory.COMMITTEE: "委员会"}
+SHORT_ENDINGS = {OrgCategory.BRANCH: "党支部", OrgCategory.GENERAL_BRANCH: "党总支", OrgCategory.COMMITTEE: "党委"}
+_NUMERALS = "零一二三四五六七八九"
 
 
 def normalise_name(name: str) -> str:
@@ -61,6 +66,51 @@ def classify_name(name: str) -> tuple[OrgCategory, Formation] | None:
             formation = Formation.JOINT if _JOINT.search(cleaned) else Formation.SINGLE
             return category, formation
     return None
+
+
+def _ending(name: str) -> tuple[str, str] | None:
+    """(the name without its category ending, the ending) of a normalised name."""
+    for ending, _ in _CATEGORY_ENDINGS:
+        if name.endswith(ending):
+            return name[: -len(ending)], ending
+    return None
+
+
+def renamed(name: str, category: OrgCategory) -> str | None:
+    """The same organisation's name in another category, as registries write it: 中共X支部委员会
+    → 中共X委员会 (党委), 中共X联合党支部 → 中共X联合党总支; None when the name says no category."""
+    parts = _ending(normalise_name(name))
+    if parts is None:
+        return None
+    stem, ending = parts
+    return stem + (SHORT_ENDINGS if ending.startswith("党") else FULL_ENDINGS)[category]
+
+
+def numeral(n: int) -> str:
+    """2 → 二, 12 → 十二, 20 → 二十 (up to 99), as an ordinal in a name (第二支部委员会)."""
+    if n < 10:
+        return _NUMERALS[n]
+    tens, units = divmod(n, 10)
+    return ("" if tens == 1 else _NUMERALS[tens]) + "十" + (_NUMERALS[units] if units else "")
+
+
+def numbered(name: str, n: int) -> str:
+    """The `n`-th organisation of that name: 中共X联合支部委员会 → 中共X第二联合支部委员会."""
+    cleaned = normalise_name(name)
+    stem, ending = _ending(cleaned) or (cleaned, "")
+    joint = "联合" if stem.endswith("联合") else ""
+    return f"{stem.removesuffix(joint)}第{numeral(n)}{joint}{ending}"
+
+
+async def free_name(session: AsyncSession, name: str, *, keep: int | None = None) -> str:
+    """`name`, or the first of its numbered forms (第二…) that no other organisation has;
+    organisation `keep` may have it (the one being corrected or renamed)."""
+    for n in range(1, 100):
+        candidate = normalise_name(name) if n == 1 else numbered(name, n)
+        found = await by_name(session, candidate)
+        if found is None or found.id == keep:
+            return candidate
+    raise ValueError(f"no free name like {name}")
 
 
 def common_region(regions: Iterable[str]) -> str:
@@ -100,6 +150,25 @@ async def by_name(session: AsyncSession, name: str) -> PartyOrganisation | None:
     for found in await session.scalars(select(PartyOrganisation).where(PartyOrganisation.name == wanted)):
         return found
     return None
+
+
+async def get_in_scope(session: AsyncSession, organisation_id: int, scope: str) -> PartyOrganisation | None:
+    """The organisation if it is counted within the scope (every enterprise it was formed for
+    lies in it); None for another region's id (forged or stale)."""
+    return await session.scalar(select(PartyOrganisation).where(PartyOrganisation.id == organisation_id,
+                                                                in_scope(PartyOrganisation.region, scope)))
+
+
+async def search(session: AsyncSession, scope: str, text: str, limit: int = 8) -> list[PartyOrganisation]:
+    """Organisations in the scope, not dissolved, whose name contains the text (shortest first)."""
+    wanted = normalise_name(text)
+    if not wanted:
+        return []
+    return list(await session.scalars(
+        select(PartyOrganisation)
+        .where(in_scope(PartyOrganisation.region, scope), PartyOrganisation.dissolved_on.is_(None),
+               PartyOrganisation.name.contains(wanted, autoescape=True))
+        .order_by(func.length(PartyOrganisation.name), PartyOrganisation.name, PartyOrganisation.id).limit(limit)))
 
 
 async def create(session: AsyncSession, new: NewOrganisation, enterprises: Sequence[Enterprise], *,
@@ -158,6 +227,43 @@ async def uncover(session: AsyncSession, enterprise: Enterprise, *, on: date | N
     await session.flush()
     await audit.record(session, actor_id=actor_id, actor_label=actor_label, action="uncover", entity="enterprise",
                        entity_id=enterprise.id, before={"party_org_id": before}, after={"party_org_id": None})
+
+
+async def left_for(session: AsyncSession, enterprise: Enterprise, organisation: PartyOrganisation,
+                   on: date | None) -> PartyOrganisation | None:
+    """The organisation the enterprise left on `on` to join `organisation`, if it still exists."""
+    previous = await session.scalar(
+        select(PartyOrgCoverage.organisation_id)
+        .where(PartyOrgCoverage.enterprise_id == enterprise.id, PartyOrgCoverage.organisation_id != organisation.id,
+               PartyOrgCoverage.ended_on == on)
+        .order_by(PartyOrgCoverage.id.desc()).limit(1))
+    found = await session.get(PartyOrganisation, previous) if previous is not None else None
+    return found if found is not None and found.dissolved_on is None else None
+
+
+async def move_start(session: AsyncSession, organisation: PartyOrganisation, old: date, new: date) -> None:
+    """The organisation's coverage begins on `new`, not `old` (a corrected founding date): its
+    rows that started on `old` start on `new`, and so do the ends of the rows of the
+    organisations its enterprises left that day."""
+    if old == new:
+        return
+    rows = list(await session.scalars(select(PartyOrgCoverage).where(
+        PartyOrgCoverage.organisation_id == organisation.id, PartyOrgCoverage.started_on == old)))
+    for row in rows:
+        row.started_on = new
+        await session.execute(update(PartyOrgCoverage).where(
+            PartyOrgCoverage.enterprise_id == row.enterprise_id, PartyOrgCoverage.organisation_id != organisation.id,
+            PartyOrgCoverage.ended_on == old).values(ended_on=new))
+    await session.flush()
+
+
+async def move_end(session: AsyncSession, organisation: PartyOrganisation, enterprise_ids: Iterable[int], old: date,
+                   new: date) -> None:
+    """The enterprises left the organisation on `new`, not `old` (a corrected date of a split)."""
+    await session.execute(update(PartyOrgCoverage).where(
+        PartyOrgCoverage.organisation_id == organisation.id, PartyOrgCoverage.enterprise_id.in_(list(enterprise_ids)),
+        PartyOrgCoverage.ended_on == old).values(ended_on=new))
+    await session.flush()
 
 
 async def _end_coverage(session: AsyncSession, enterprise_id: int, on: date | None) -> None:

@@ -386,7 +386,8 @@ async def foundings_by_region(session: AsyncSession, scope: str, start: date, en
     founded = (
         select(Enterprise.region, func.count(Founding.id))
         .join(Enterprise, Enterprise.id == Founding.enterprise_id)
-        .where(scope_filter(Enterprise.region, scope), Founding.founded_on >= start, Founding.founded_on < end)
+        .where(scope_filter(Enterprise.region, scope), Founding.action == FoundingAction.FOUND.value,
+               Founding.founded_on >= start, Founding.founded_on < end)
         .group_by(Enterprise.region)
     )
     for region, count in (await session.execute(founded)).tuples():

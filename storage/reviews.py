@@ -100,7 +100,8 @@ DETAILS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "person": lambda p: {"name": p.name, "stage": p.stage, "applied_on": p.applied_on},
     "feedback": lambda f: {"category": f.category, "content": f.content, "status": f.status},
     "founding": lambda o: {"founded_on": o.founded_on, "category": o.category, "formation": o.formation,
-                           "secretary": o.secretary, "members": o.members},
+                           "secretary": o.secretary, "members": o.members, "name": o.name, "action": o.action,
+                           "change": (o.change or {}).get("kind"), "enterprises": len(o.enterprise_ids or [])},
 }
 # Each kind's table and the column naming its author (the officer told when it needs fixing).
 MODELS: dict[str, tuple[Any, Any]] = {

@@ -207,9 +207,10 @@ async def seed(factory: async_sessionmaker[AsyncSession], telegram_ids: dict[str
                                           actor_label=other.name, now=recent)
         ids.feedback = [open_item.id, working.id, owners_done.id, owners_open.id, far_item.id]
 
+        # A joint branch (董市镇酒业 and 白洋港), so cards offer changing and splitting it.
         founding = await foundings.create(s, foundings.NewFounding(
-            enterprise_id=dongshi.id, founded_on=TODAY - timedelta(days=3), category="branch", formation="single",
-            secretary="刘书记", members=3, officer_id=officer.id,
+            enterprise_id=dongshi.id, enterprise_ids=[dongshi.id, baiyang.id], founded_on=TODAY - timedelta(days=3),
+            category="branch", formation="joint", secretary="刘书记", members=3, officer_id=officer.id,
         ), actor_label=officer.name, now=recent)
         far_founding = await foundings.create(s, foundings.NewFounding(
             enterprise_id=yuanan.id, founded_on=TODAY - timedelta(days=30), category="branch", formation="joint",
@@ -320,6 +321,8 @@ class FormPress:
 CONVERSATIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "officer": {"visit": ("/visit",), "nominate": ("/nominate",), "feedback": ("/feedback",),
                 "people": ("/people",), "found": ("/found",), "mine": ("/mine",), "away": ("/away", "/back"),
+                # 调整党组织 from the card of an enterprise with an organisation (`ORG_CHANGE`).
+                "org_change": ("org:change:{}",),
                 "digest": ("/digest",), "small": ("/cancel", "/help", "/start", "/back")},
     "supervisor": {"review": ("/review",), "export": ("/export",), "digest": ("/digest",),
                    "feedback": ("/feedback",), "small": ("/help", "/cancel", "/mine", "/people", "/start")},
@@ -339,9 +342,12 @@ STEP_NAMES = sorted({step.name for form in FORMS for step in form.steps} | {"con
 OPTION_KEYS = ("~submit", "~cancel", "~skip", "~done", "~today", "~yesterday", "~other", "~search", "~edit:",
                "policy", "activists", "same", "update", "male", "female", "staff", "owner", "other", "applicant",
                "activist", "candidate", "probationary", "full", "withdrawn", "hiring", "urgent", "critical",
-               "normal", "branch", "joint", "independent", "e1", "e3", "e5", "e0", "e999999999999", "x")
+               "normal", "branch", "joint", "independent", "e1", "e3", "e5", "e0", "e999999999999", "x",
+               "single", "attached", "committee", "general_branch", "category", "secretary", "split", "standard",
+               "manager", "sent", "o1", "o2", "o0", "o999999999999")
 REF_PATTERNS: dict[str, tuple[str, ...]] = {
-    "enterprise": ("ent:show:{}", "visit:start:{}", "nominate:start:{}", "found:start:{}", "fb:new:{}", "fb:link:{}",
+    "enterprise": ("ent:show:{}", "visit:start:{}", "nominate:start:{}", "found:start:{}", "org:change:{}",
+                   "fb:new:{}", "fb:link:{}",
                    "people:ent:{}", "people:page:1:e{}", "people:page:2:e{}"),
     "person": ("people:show:{}", "people:advance:{}:activist", "people:advance:{}:candidate",
                "people:advance:{}:probationary", "people:advance:{}:full", "people:advance:{}:withdrawn",
@@ -357,6 +363,8 @@ REF_PATTERNS: dict[str, tuple[str, ...]] = {
               "draft:restart:{}:review_comment", "draft:restart:{}:advance"),
     "page": ("mine:page:{}", "people:page:{}", "fb:page:{}"),
 }
+# The seeded enterprise whose card opens 调整党组织: 董市镇酒业, in a joint branch with 白洋港.
+ORG_CHANGE_ENTERPRISE = 3
 PLAIN_DATA = ("fb:new", "fb:link", "owner:mine", "mine:page:1", "people:page:1", "fb:page:1", "f:", "draft:",
               "ent:show:", "rate::", " ", "f:1:1:~submit ", "\u200bf:1:1:~submit", "ＦＢ:new")
 
@@ -422,8 +430,15 @@ def actions() -> st.SearchStrategy[Action]:
     return st.sampled_from(kinds).flatmap(_payload)
 
 
+def _opening(command: str) -> Action:
+    """A command typed, or a card's button (callback data naming a seeded enterprise) pressed."""
+    if ":" in command:
+        return Action("forge", Ref(command, "enterprise", ORG_CHANGE_ENTERPRISE))
+    return Action("text", command)
+
+
 def scenario(role: str, conversation: str, max_actions: int) -> st.SearchStrategy[list[Action]]:
-    first = st.builds(Action, st.just("text"), st.sampled_from(CONVERSATIONS[role][conversation]))
+    first = st.sampled_from([_opening(command) for command in CONVERSATIONS[role][conversation]])
     return st.tuples(first, st.lists(actions(), min_size=max_actions // 2, max_size=max_actions)).map(
         lambda t: [t[0], *t[1]])
 
@@ -441,6 +456,7 @@ FITTING_DATES: dict[str, tuple[str, ...]] = {
     "full_on": ("2026-10-21",),
     "until": ("12-01", "2027-03-01", "昨天"),
     "founded_on": ("2026-11-01", "今天"),
+    "changed_on": ("今天", "2026-11-24", "2020-01-01"),
     "written_on": ("今天", "2026-11-01"),
     "withdrawn_on": ("今天", "2026-11-20"),
 }
@@ -837,6 +853,12 @@ class Harness:
             if enterprise is not None:
                 assert enterprise in enterprises and covers(owner.region, enterprises[enterprise].region), (
                     f"draft {draft.id} of {owner.name} names enterprise {enterprise} outside {owner.region}")
+            # The other enterprises a joint branch is being formed with, or that leave one.
+            if draft.form in ("found", "org_change"):
+                for key in ("others", "leaving", "own", PENDING):
+                    for other in draft.answers.get(key) or []:
+                        assert other in enterprises and covers(owner.region, enterprises[other].region), (
+                            f"draft {draft.id} of {owner.name} names enterprise {other} outside {owner.region}")
 
 
 def module_harness(url: str) -> Iterator[Harness]:

@@ -221,7 +221,8 @@ async def snapshot(factory: async_sessionmaker[AsyncSession]) -> Snapshot:
 
 
 # The record a draft's answers name, by the key the forms use.
-RECORD_OF_FORM = {"visit": "visit", "nominate": "person", "found": "founding", "feedback": "feedback"}
+RECORD_OF_FORM = {"visit": "visit", "nominate": "person", "found": "founding", "org_change": "founding",
+                  "feedback": "feedback"}
 
 
 def draft_references(form: str, answers: dict[str, Any]) -> set[tuple[str, int]]:
@@ -230,6 +231,10 @@ def draft_references(form: str, answers: dict[str, Any]) -> set[tuple[str, int]]
     for key, kind in (("enterprise", "enterprise"), ("person", "person"), ("item", "feedback")):
         if isinstance(answers.get(key), int):
             refs.add((kind, answers[key]))
+    # The other enterprises of a joint branch, chosen or being chosen.
+    for key in ("others", "_pending"):
+        if isinstance(answers.get(key), list):
+            refs |= {("enterprise", i) for i in answers[key] if isinstance(i, int)}
     if isinstance(answers.get("entity_id"), int):
         refs.add((str(answers.get("entity")), answers["entity_id"]))
     if isinstance(answers.get("_record"), int) and form in RECORD_OF_FORM:
@@ -266,6 +271,7 @@ CASES: dict[str | None, tuple[str, ...]] = {
     r"^visit:correct:(\d{1,9})\Z": ("visit:correct:{visit}",),
     r"^found:start:(\d{1,9})\Z": ("found:start:{enterprise}",),
     r"^found:correct:(\d{1,9})\Z": ("found:correct:{founding}",),
+    r"^org:change:(\d{1,9})\Z": ("org:change:{enterprise}",),
     r"^nominate:start:(\d{1,9})\Z": ("nominate:start:{enterprise}",),
     r"^nominate:correct:(\d{1,9})\Z": ("nominate:correct:{person}",),
     # Page 2 of a one-page list is page 1 again: the same page twice must not fail either.

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.emulator import BotApiEmulator
 from storage.clock import FixedClock
-from storage.models import AuditEntry, Enterprise, Founding, Review, Visit
+from storage.models import AuditEntry, Enterprise, Founding, PartyOrganisation, Review, Visit
 from tests.conversations.conftest import Talk, World
 
 
@@ -39,20 +39,25 @@ async def test_recording_a_founding_updates_the_enterprise(
     [ask] = await officer.say("/found")
     assert "哪家企业" in ask
     await officer.tap("枝江市楚韵纺织有限公司")
+    await officer.tap("单独组建")
+    await officer.tap("党支部")
+    await officer.tap("用这个名称")
     await officer.tap("今天")
-    await officer.tap("独立党支部")
-    await officer.tap("独立组建")
     await officer.say("张建国")
+    await officer.tap("出资人兼任")
     [again] = await officer.say("2")
     assert "3" in again  # fewer than three members cannot form an organisation
-    [card] = await officer.say("5")
-    assert "类型：独立党支部（独立组建）" in card and "书记：张建国" in card
+    await officer.say("5")
+    [card] = await officer.tap("跳过")  # 隶属 is optional
+    assert "类型：党支部（单独组建）" in card and "书记：张建国" in card
     [receipt] = await officer.tap("提交")
     assert "已记录（编号 O-" in receipt
     async with factory() as session:
         enterprise = await session.get_one(Enterprise, world.chuyun)
-        assert enterprise.party_org == "branch"
         founding = await session.scalar(select(Founding))
+        assert founding is not None and enterprise.party_org_id == founding.organisation_id
+        organisation = await session.get_one(PartyOrganisation, enterprise.party_org_id)
+        assert (organisation.category, organisation.formation) == ("branch", "single")
         assert founding is not None and founding.members == 5 and founding.secretary == "张建国"
     assert emulator.violations == []
 

@@ -20,6 +20,12 @@ from tests.conversations.test_blocked_bot import (
 from tests.conversations.test_edited_messages import (
     test_an_edited_summary_is_corrected_and_does_not_answer_the_follow_up as edited_summary,
 )
+from tests.conversations.test_party_organisations import (
+    test_a_joint_branch_covers_three_enterprises_and_each_card_names_it as joint_branch,
+)
+from tests.conversations.test_party_organisations import (
+    test_a_split_founds_branches_that_day_and_keeps_the_history as split,
+)
 from tests.conversations.test_visit import test_officer_files_a_visit_in_a_few_taps as full_journey
 
 
@@ -32,6 +38,18 @@ async def test_the_visit_journey_runs_on_this_backend(
     officer: Talk, world: World, factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator
 ) -> None:
     await full_journey(officer, world, factory, emulator)
+
+
+async def test_a_joint_branch_is_founded_on_this_backend(
+    officer: Talk, world: World, factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator
+) -> None:
+    await joint_branch(officer, world, emulator, factory)
+
+
+async def test_a_joint_branch_is_split_on_this_backend(
+    officer: Talk, world: World, factory: async_sessionmaker[AsyncSession], emulator: BotApiEmulator
+) -> None:
+    await split(officer, world, emulator, factory)
 
 
 async def test_an_edited_summary_is_corrected_on_this_backend(
@@ -80,7 +98,7 @@ async def test_forged_ids_too_large_for_the_database_are_refused_on_this_backend
     # beyond 2³¹ ("integer out of range"), so every such forged press was a crash there.
     huge = 999_999_999_999
     for pattern in ("ent:show:{}", "visit:start:{}", "visit:correct:{}", "nominate:start:{}", "nominate:correct:{}",
-                    "found:start:{}", "found:correct:{}", "fb:new:{}", "fb:link:{}", "fb:show:{}", "fb:start:{}",
+                    "found:start:{}", "found:correct:{}", "org:change:{}", "fb:new:{}", "fb:link:{}", "fb:show:{}", "fb:start:{}",
                     "fb:correct:{}", "rate:{}:5", "review:ok:v:{}", "people:ent:{}", "people:page:1:e{}",
                     "people:show:{}", "people:talk:{}", "people:review:{}", "people:withdraw:{}",
                     "people:advance:{}:activist", "remind:later:{}", "remind:skip:{}"):

@@ -852,3 +852,70 @@ async def test_an_edit_of_a_number_or_of_an_answer_given_again_is_not_taken(harn
     assert "修改没有生效，“后续”保持不变。" in _text(outcome) and h.draft.answers["follow_up"] == {"text": "月底回访"}
     await _amend(h, "9", "月底再访")
     assert h.draft.answers["follow_up"] == {"text": "月底再访"}
+
+
+# ---------------------------------------------------------------- options that depend on answers
+
+
+def _kind_form(recorder: Recorder) -> Form:
+    """A way of forming, a category that a joint one narrows, and a name made for the category."""
+    return Form(
+        name="fake_found",
+        steps=(
+            ChoiceStep("formation", "founding/ask_formation", title="founding.field_formation",
+                       options=(("single", "formation_single"), ("joint", "formation_joint")), resets=("category",)),
+            ChoiceStep("category", "founding/ask_category", title="founding.field_category",
+                       options=(("committee", "category_committee"), ("branch", "category_branch")),
+                       offer=lambda answers: ("branch",) if answers.get("formation") == "joint" else
+                       ("committee", "branch"), resets=("name",)),
+            TextStep("name", "founding/ask_parent", title="founding.field_name", max_length=128),
+        ),
+        confirm=ConfirmStep(card="visit/confirm"),
+        describe=recorder.describe,
+        save=recorder.save,
+    )
+
+
+@pytest.fixture
+def kinds(harness: Harness) -> Harness:
+    return Harness(FormEngine([_kind_form(harness.recorder)]), harness.ctx, harness.recorder, harness.source)
+
+
+async def _start_kinds(kinds: Harness) -> Outcome:
+    kinds.state = None
+    return kinds._keep(await kinds.engine.start(kinds.ctx, "fake_found"))
+
+
+async def test_a_choice_offers_only_the_options_the_answers_allow(kinds: Harness) -> None:
+    await _start_kinds(kinds)
+    outcome = await kinds.tap("joint")
+    assert kinds.step == "category" and _keys(outcome) == ["branch"]
+    outcome = await kinds.tap("committee")  # offered to none but a single organisation
+    assert kinds.step == "category" and _text(outcome).startswith(_error("use_buttons"))
+    outcome = await kinds.say(label("category_committee", LOCALE))
+    assert kinds.step == "category"
+
+
+async def test_changing_an_answer_asks_again_what_was_made_for_it(kinds: Harness) -> None:
+    await _start_kinds(kinds)
+    await kinds.tap("single")
+    await kinds.tap("committee")
+    await kinds.say("中共某公司委员会")
+    assert kinds.step == "confirm"
+    # The same answer again changes nothing: back to the card, the name kept.
+    await kinds.tap(EDIT + "category")
+    await kinds.tap("committee")
+    assert kinds.step == "confirm" and kinds.draft.answers["name"] == {"text": "中共某公司委员会"}
+    # Another category: its name is asked again, then the card.
+    await kinds.tap(EDIT + "category")
+    await kinds.tap("branch")
+    assert kinds.step == "name" and "name" not in kinds.draft.answers and kinds.draft.editing is True
+    await kinds.say("中共某公司支部委员会")
+    assert kinds.step == "confirm"
+    # Another way of forming: the category is asked again (a joint one is no committee); the
+    # same category as before keeps the name made for it.
+    await kinds.tap(EDIT + "formation")
+    outcome = await kinds.tap("joint")
+    assert kinds.step == "category" and _keys(outcome) == ["branch"]
+    await kinds.tap("branch")
+    assert kinds.step == "confirm" and kinds.draft.answers["name"] == {"text": "中共某公司支部委员会"}

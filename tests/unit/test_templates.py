@@ -118,6 +118,14 @@ ERROR_VALUES: dict[str, dict[str, Any]] = {
     "notice_outside": {"activist_on": date(2025, 6, 1), "date": date(2026, 6, 10)},
     "notice_too_short": {"days": 5, "article": "各地实施办法", "earliest": date(2026, 6, 6)},
     "probation_not_over": {"earliest": date(2027, 6, 10), "article": "《党章》第七条"},
+    "joint_too_few": {"minimum": 2},
+    "joint_full": {"maximum": 30},
+    "org_not_available": {},
+    "org_name_category": {"category": "branch"},
+    "org_name_taken": {"name": "中共枝江市楚韵纺织有限公司支部委员会"},
+    "too_few_members": {"minimum": 3},
+    "split_one_left": {},
+    "date_before_founding": {"date": date(2020, 1, 1)},
 }
 INVITE_REASONS = ("used", "expired", "bound_elsewhere", "unknown")
 
@@ -133,6 +141,17 @@ REVIEW_ITEMS = [
               {"category": "hiring", "content": "缺挡车工", "status": "open"}),
     QueueItem("founding", 4, datetime(2026, 11, 20, 2, tzinfo=UTC), "楚韵", "王芳", 501, "pending", None,
               {"founded_on": TODAY, "category": "branch", "formation": "joint", "secretary": "张建国", "members": 5}),
+    QueueItem("founding", 5, datetime(2026, 11, 20, 2, tzinfo=UTC), "楚韵", "王芳", 501, "pending", None,
+              {"founded_on": TODAY, "category": "branch", "formation": "joint", "secretary": "张建国", "members": 9,
+               "name": "中共枝江市马家店街道非公有制企业联合支部委员会", "action": "found", "change": None,
+               "enterprises": 3}),
+    QueueItem("founding", 6, datetime(2026, 11, 20, 2, tzinfo=UTC), "楚韵", "王芳", 501, "pending", None,
+              {"founded_on": TODAY, "category": "committee", "formation": "single", "secretary": "", "members": 0,
+               "name": "中共枝江市楚韵纺织有限公司委员会", "action": "change", "change": "category", "enterprises": 0}),
+    QueueItem("founding", 7, datetime(2026, 11, 20, 2, tzinfo=UTC), "楚韵", "王芳", 501, "pending", None,
+              {"founded_on": TODAY, "category": "branch", "formation": "joint", "secretary": "张建国", "members": 9,
+               "name": "中共枝江市马家店街道非公有制企业联合支部委员会", "action": "change", "change": "split",
+               "enterprises": 2}),
 ]
 ENTERPRISE_CARDS: dict[str, dict[str, Any]] = {
     "priority_overdue": {},
@@ -141,6 +160,9 @@ ENTERPRISE_CARDS: dict[str, dict[str, Any]] = {
                               "last_visit": None, "officers": [], "recent": 0, "open_feedback": 0},
     "joint_branch_inferred": {"organisation": OrganisationFacts(8, "枝江市楚韵纺织有限公司党组织", True, "branch",
                                                                 "joint", None, None, None, 3)},
+    "attached_with_parent": {"organisation": OrganisationFacts(9, "中共枝江市楚韵纺织有限公司支部委员会", False, "branch",
+                                                               "attached", TODAY, "张建国", 3, 1,
+                                                               "中共枝江市马家店街道工作委员会")},
     "no_members_with_reason": {"party_members": 0, "unformed_reason": "too_few_members"},
     "ready_to_form": {"employees": None, "party_members": 4, "ready": True, "priority": False, "industry": None},
 }
@@ -162,6 +184,28 @@ def _enterprise_card(**changes: Any) -> dict[str, Any]:
                           ("should_form" if changes.get("party_members", 2) >= 3
                            else "few_members" if changes.get("party_members", 2) else "no_members"))
     return {"card": card, "e": enterprise, "row": row}
+
+
+def _founding_card(**changes: Any) -> dict[str, Any]:
+    """What `handlers.founding.describe` returns for the confirmation card."""
+    values: dict[str, Any] = {
+        "enterprise": "枝江市楚韵纺织有限公司", "enterprises": ["枝江市楚韵纺织有限公司"], "leaving": [],
+        "formation": "single", "category": "branch", "org_name": "中共枝江市楚韵纺织有限公司支部委员会", "host": None,
+        "parent": "中共枝江市委两新工委", "founded_on": TODAY, "secretary": "张建国", "secretary_source": "出资人兼任",
+        "members": 5, "correcting": False,
+    }
+    return values | changes
+
+
+def _change_card(**changes: Any) -> dict[str, Any]:
+    """What `handlers.org_change.describe` returns for the confirmation card."""
+    values: dict[str, Any] = {
+        "org_name": "中共枝江市楚韵纺织有限公司支部委员会", "current_category": "branch", "what": "category",
+        "category": "committee", "new_name": "中共枝江市楚韵纺织有限公司委员会", "secretary": None,
+        "secretary_source": None, "changed_on": TODAY, "own": [], "none": [], "few": [], "staying": 0,
+        "dissolved": False, "correcting": False,
+    }
+    return values | changes
 
 
 # Member development: what `handlers.nomination.describe` and `handlers.people` pass.
@@ -423,17 +467,66 @@ SAMPLES: dict[str, dict[str, dict[str, Any]]] = {
         "big_number": {"number": 999_999_999_999, "enterprise": "楚" * 128, "corrected": False},
     },
     **{f"founding/ask_{step}": {"plain": _step()} for step in
-       ("enterprise", "date", "type", "method", "secretary", "members")},
+       ("enterprise", "date", "formation", "host", "secretary", "secretary_source", "parent")},
+    "founding/ask_category": {"single": _step(answers={"formation": "single"}),
+                              "joint": _step(answers={"formation": "joint"})},
+    "founding/ask_members": {"single": _step(answers={"formation": "single"}),
+                             "joint": _step(answers={"formation": "joint"})},
+    "founding/ask_others": {"one": _step(names=["枝江市楚韵纺织有限公司"]),
+                            "thirty_long": _step(names=["楚" * 128] * 30)},
+    "founding/ask_name": {"single": _step(proposed="中共枝江市楚韵纺织有限公司支部委员会"),
+                          "long": _step(proposed="中" * 128)},
+    "founding/host_results": {"found": {"query": "马家店", "count": 3}, "none": {"query": "马家店", "count": 0}},
     "founding/confirm": {
-        "full": {"enterprise": "枝江市楚韵纺织有限公司", "founded_on": TODAY, "org_type": "独立党支部",
-                 "method": "独立组建", "secretary": "张建国", "members": 5, "correcting": False},
-        "empty_correction": {"enterprise": None, "founded_on": None, "org_type": None, "method": None,
-                             "secretary": None, "members": None, "correcting": True},
+        "single": _founding_card(),
+        "joint_leaving": _founding_card(formation="joint", enterprises=["枝江市楚韵纺织有限公司", "枝江市白洋港机械制造有限公司",
+                                                                         "枝江市董市镇酒业有限公司"],
+                                        leaving=[{"enterprise": "枝江市董市镇酒业有限公司",
+                                                  "organisation": "中共枝江市董市镇酒业有限公司支部委员会"}]),
+        "attached": _founding_card(formation="attached", host="中共枝江市马家店街道工作委员会", parent=None),
+        "empty_correction": _founding_card(enterprise=None, enterprises=[], formation=None, category=None,
+                                           org_name=None, founded_on=None, secretary=None, secretary_source=None,
+                                           members=None, parent=None, correcting=True),
+        "longest": _founding_card(formation="joint", enterprises=["楚" * 128] * 30, org_name="中" * 128,
+                                  secretary="张" * 32, parent="上" * 128,
+                                  leaving=[{"enterprise": "楚" * 128, "organisation": "中" * 128}] * 30),
+        "one_leaving": _founding_card(leaving=[{"enterprise": "楚" * 128, "organisation": "中" * 128}]),
     },
-    "founding/saved": {"new": {"number": 3, "enterprise": "楚韵", "corrected": False},
-                       "corrected": {"number": 3, "enterprise": "楚韵", "corrected": True}},
+    "founding/saved": {"new": {"number": 3, "name": "中共枝江市楚韵纺织有限公司支部委员会", "enterprises": 1,
+                               "corrected": False},
+                       "joint_corrected": {"number": 3, "name": "中" * 128, "enterprises": 3, "corrected": True}},
+    "founding/change_ask_what": {
+        "joint": _step(answers={"current": {"name": "中共枝江市马家店街道非公有制企业联合支部委员会", "category": "branch",
+                                            "formation": "joint", "covers": 3, "founded_on": None}}),
+        "correction": _step(answers={"current": {"name": "中共枝江市楚韵纺织有限公司支部委员会", "category": "branch",
+                                                 "formation": "single", "covers": None, "founded_on": "2020-01-01"}}),
+    },
+    "founding/change_ask_category": {"plain": _step(answers={"current": {"category": "branch"}})},
+    **{f"founding/change_ask_{step}": {"plain": _step()} for step in ("secretary", "date")},
+    "founding/change_ask_leaving": {"plain": _step(picked=0)},
+    "founding/change_ask_own": {"plain": _step(picked=1)},
+    "founding/change_confirm": {
+        "category": _change_card(),
+        "secretary": _change_card(what="secretary", secretary="李书记", secretary_source="sent"),
+        "split": _change_card(what="split", own=["枝江市楚韵纺织有限公司"], none=["枝江市董市镇酒业有限公司"],
+                              few=["枝江市楚韵纺织有限公司"], staying=2),
+        "split_dissolving": _change_card(what="split", own=["枝江市楚韵纺织有限公司"], dissolved=True),
+        "split_correction": _change_card(what="split", own=["楚" * 128] * 15, none=["董" * 128] * 14,
+                                         few=["楚" * 128] * 15, correcting=True),
+        "nothing_yet": _change_card(category=None, new_name=None, changed_on=None),
+    },
+    "founding/change_saved": {
+        "category": {"number": 4, "what": "category", "name": "中共枝江市楚韵纺织有限公司委员会", "category": "committee",
+                     "secretary": "张建国", "leaving": 0, "own": 0, "corrected": False},
+        "secretary": {"number": 4, "what": "secretary", "name": "中" * 128, "category": "branch",
+                      "secretary": None, "leaving": 0, "own": 0, "corrected": True},
+        "split": {"number": 4, "what": "split", "name": "中共枝江市马家店街道非公有制企业联合支部委员会", "category": "branch",
+                  "secretary": "张建国", "leaving": 2, "own": 1, "corrected": False},
+    },
+    "founding/change_stale": {"plain": {"name": "中共枝江市楚韵纺织有限公司支部委员会"}},
     "enterprise/card": {name: _enterprise_card(**changes) for name, changes in ENTERPRISE_CARDS.items()},
-    "review/item": {item.entity: {"item": item, "tz": ZoneInfo("Asia/Shanghai")} for item in REVIEW_ITEMS},
+    "review/item": {f"{item.entity}_{item.entity_id}": {"item": item, "tz": ZoneInfo("Asia/Shanghai")}
+                    for item in REVIEW_ITEMS},
     "review/ask_comment": {"plain": {}},
     "review/empty": {"plain": {}},
     "review/heading": {"plain": {"count": 5}},
@@ -616,6 +709,15 @@ USER_TEXT = [
                  id="offer_resume-enterprise"),
     pytest.param("forms/search_results", {"query": NASTY, "count": 1}, id="search_results-query"),
     pytest.param("forms/error", {"code": "no_match", "today": TODAY, "query": NASTY}, id="error-no_match-query"),
+    pytest.param("founding/confirm", _founding_card(secretary=NASTY, org_name=NASTY, parent=NASTY),
+                 id="founding-confirm-typed"),
+    pytest.param("founding/confirm", _founding_card(formation="attached", host=NASTY, parent=None),
+                 id="founding-confirm-host"),
+    pytest.param("founding/host_results", {"query": NASTY, "count": 0}, id="founding-host_results-query"),
+    pytest.param("founding/change_confirm", _change_card(new_name=NASTY), id="founding-change_confirm-name"),
+    pytest.param("founding/change_confirm", _change_card(what="secretary", secretary=NASTY),
+                 id="founding-change_confirm-secretary"),
+    pytest.param("forms/error", {"code": "org_name_taken", "today": TODAY, "name": NASTY}, id="error-org_name_taken"),
     pytest.param("common/welcome", {**SAMPLES["common/welcome"]["officer"], "name": NASTY}, id="welcome-name"),
     pytest.param("common/welcome", {**SAMPLES["common/welcome"]["officer"], "region": NASTY}, id="welcome-region"),
     pytest.param("common/mine", {**SAMPLES["common/mine"]["one_page"], "rows": [_row(1, NASTY, None, None, False)]},
