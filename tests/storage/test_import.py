@@ -1,15 +1,18 @@
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from output.ledger import LEDGER_LOCALE
+from output.render import labels
 from storage.creditcode import check_character
 from storage.enums import Role
 from storage.importer import ImportFileError, ImportReport, format_report, import_enterprises
-from storage.models import Assignment, AuditEntry, Enterprise, HeadcountRecord, User
+from storage.models import Assignment, AuditEntry, Enterprise, HeadcountRecord, PartyOrganisation, User
 from storage.officers import create_invite
 from storage.pinyin import initials
 from storage.registry import NEW_DEFAULTS, EnterpriseRecord, upsert_enterprises
@@ -31,8 +34,11 @@ def write_csv(path: Path, lines: list[str], *, bom: bool = False, encoding: str 
     return path
 
 
-async def _import(path: Path, factory: async_sessionmaker[AsyncSession], today: date = TODAY) -> ImportReport:
-    return await import_enterprises(path, factory, today=today, progress=False)
+async def _import(path: Path, factory: async_sessionmaker[AsyncSession], today: date = TODAY,
+                  **options: Any) -> ImportReport:
+    # The ledger's words, as the command line gives them.
+    return await import_enterprises(path, factory, today=today, progress=False, labels=labels(LEDGER_LOCALE),
+                                    **options)
 
 
 async def _enterprises(factory: async_sessionmaker[AsyncSession]) -> dict[str, Enterprise]:
@@ -40,6 +46,17 @@ async def _enterprises(factory: async_sessionmaker[AsyncSession]) -> dict[str, E
         stored = {e.credit_code: e for e in await uow.session.scalars(select(Enterprise))}
         uow.session.expunge_all()  # detached before the rollback at the end of the block expires them
         return stored
+
+
+async def _org_kind(factory: async_sessionmaker[AsyncSession], credit_code: str) -> tuple[str, str] | None:
+    """The (category, formation) of the enterprise's organisation now, None without one."""
+    async with unit_of_work(factory) as uow:
+        found = (await uow.session.execute(
+            select(PartyOrganisation.category, PartyOrganisation.formation)
+            .join(Enterprise, Enterprise.party_org_id == PartyOrganisation.id)
+            .where(Enterprise.credit_code == credit_code)
+        )).tuples().first()
+        return None if found is None else (found[0], found[1])
 
 
 async def _audit(factory: async_sessionmaker[AsyncSession], entity: str) -> list[AuditEntry]:
@@ -74,12 +91,13 @@ async def test_csv_import_creates_enterprises_with_codes_and_initials(
     chuyun = stored[code(1)]
     assert chuyun.name == "枝江市楚韵纺织有限公司"
     assert chuyun.name_initials == initials("枝江市楚韵纺织有限公司")
-    assert (chuyun.employees, chuyun.party_members, chuyun.party_org) == (120, 4, "joint_branch")
+    assert (chuyun.employees, chuyun.party_members) == (120, 4)
+    assert await _org_kind(session_factory, code(1)) == ("branch", "joint")
     assert chuyun.mass_orgs == ["union", "youth_league"]
     machinery = stored[code(2)]
     assert machinery.region == "宜昌市/夷陵区"
-    assert (machinery.party_org, machinery.kind, machinery.visit_cadence_days, machinery.mass_orgs) == (
-        "none", "private", 30, [],
+    assert (machinery.party_org_id, machinery.kind, machinery.visit_cadence_days, machinery.mass_orgs) == (
+        None, "private", 30, [],
     )
 
 
@@ -172,14 +190,17 @@ async def test_reimport_updates_by_credit_code_without_duplicates(
     stored = await _enterprises(session_factory)
     assert len(stored) == 2
     chuyun = stored[code(11)]
-    assert (chuyun.name, chuyun.employees, chuyun.party_org) == ("楚韵纺织集团", 130, "branch")
+    assert (chuyun.name, chuyun.employees) == ("楚韵纺织集团", 130)
+    assert await _org_kind(session_factory, code(11)) == ("branch", "single")
     assert chuyun.name_initials == initials("楚韵纺织集团")
     entries = await _audit(session_factory, "enterprise")
-    assert [e.action for e in entries] == ["create", "create", "update"]
-    update = entries[-1]
+    # The organisation is a record of its own now: covering the enterprise is an entry apart.
+    assert [e.action for e in entries] == ["create", "create", "update", "cover"]
+    update = entries[2]
     assert update.entity_id == chuyun.id and update.actor_label == "cli" and update.actor_id is None
-    assert update.before == {"name": "楚韵纺织", "employees": 120, "party_org": "none"}
-    assert update.after == {"name": "楚韵纺织集团", "employees": 130, "party_org": "branch"}
+    assert update.before == {"name": "楚韵纺织", "employees": 120}
+    assert update.after == {"name": "楚韵纺织集团", "employees": 130}
+    assert entries[3].entity_id == chuyun.id and entries[3].before == {"party_org_id": None}
     async with unit_of_work(session_factory) as uow:
         counts = await uow.session.scalar(
             select(func.count()).select_from(HeadcountRecord).where(HeadcountRecord.enterprise_id == chuyun.id)
@@ -201,7 +222,8 @@ async def test_blank_cells_and_missing_columns_keep_stored_values(
     assert report.unchanged == 1
     stored = (await _enterprises(session_factory))[code(13)]
     assert (stored.industry, stored.employees) == ("纺织", 120)
-    assert (stored.party_org, stored.mass_orgs) == ("committee", ["union"])
+    assert stored.mass_orgs == ["union"]
+    assert await _org_kind(session_factory, code(13)) == ("committee", "single")
 
 
 async def test_officer_named_in_the_file_is_assigned_and_rotation_keeps_history(
