@@ -267,7 +267,8 @@ CHOICES: dict[str, Choice] = {
                   ("manager", ("管理", "经理", "高管", "中层", "总监"))),
         fallback="other"),
     "mass_orgs": Choice(tuple(MassOrg), "mass_org_{}", {
-        "工会": "union", "共青团": "youth_league", "妇联": "women", "团组织": "youth_league", "团支部": "youth_league", "妇女组织": "women", "妇委会": "women"}),
+        "工会": "union", "共青团": "youth_league", "妇联": "women", "团组织": "youth_league",
+        "团支部": "youth_league", "妇女组织": "women", "妇委会": "women"}),
     "yes_no": Choice((YES, NO), None, _YES_NO),
     "above_scale": Choice((YES, NO), None, _YES_NO | {
         "规上": YES, "规模以上": YES, "规上企业": YES, "规下": NO, "规模以下": NO, "规下企业": NO}),
@@ -313,6 +314,8 @@ LIST_SEPARATORS = re.compile(r"[、,，;；/\s]+")
 NAME_SEPARATORS = re.compile(r"[、,，;；]+")
 COUNT_PATTERN = re.compile(r"^\d+(\.0+)?$")
 AMOUNT_PATTERN = re.compile(r"^\d+(\.\d+)?$")
+# A cell that is meant as a credit code, right or wrong.
+CODE_LIKE = re.compile(r"^[0-9A-Z]{6,}$")
 # A row that sums the table: 合计, 总计, 小计 in one of its first cells.
 TOTAL_WORDS = ("合计", "总计", "小计", "共计")
 # A row of notes below or above the table: 填表说明：…, 注：…, 填表人：… 审核人：…
@@ -670,8 +673,8 @@ def _open_table(path: Path) -> _Table:
 def _skip_reason(cells: Sequence[str], header: HeaderMap) -> str | None:
     """Why a row below the header is not data (合计, a note), or None."""
     code_column = next((i for i, key in header.columns.items() if key == "credit_code"), None)
-    if code_column is not None and code_column < len(cells) and cells[code_column].strip():
-        return None  # a row with a credit code is data, whatever else it holds
+    if code_column is not None and code_column < len(cells) and CODE_LIKE.match(creditcode.normalize(cells[code_column])):
+        return None  # a row with a credit code (valid or not) is data, whatever else it holds
     filled = [cell.strip() for cell in cells if cell.strip()]
     if any(fold(cell).startswith(TOTAL_WORDS) for cell in filled[:3]):
         return MESSAGES["skipped_total"]
@@ -1239,7 +1242,9 @@ def format_report(report: ImportReport) -> str:
             MESSAGES["assignments"].format(opened=report.assignments_opened, closed=report.assignments_closed)
         )
     if report.dry_run:
-        created = [MESSAGES["created_row"].format(row=o.row_number, name=o.name) for o in report.outcomes if o.created]
+        created = [MESSAGES["created_row"].format(row=o.row_number, name=o.name) if not o.changes else
+                   MESSAGES["updated_row"].format(row=o.row_number, name=o.name, changes=_changes(o, words))
+                   for o in report.outcomes if o.created]
         updated = [MESSAGES["updated_row"].format(row=o.row_number, name=o.name, changes=_changes(o, words))
                    for o in report.outcomes if not o.created and o.changes]
         for title, section in (("created_title", created), ("updated_title", updated)):

@@ -690,7 +690,9 @@ class _Organiser:
             self._amend(target, self.first[target], **values)
             if undated and target.founded_on is not None:
                 dated.append(target.id)
-        await organisations.date_coverage(self.session, dated)
+        if dated:
+            await self.session.flush()  # the coverage reads the founding dates just set
+            await organisations.date_coverage(self.session, dated)
         await audit.record_many(self.session, self.audit_rows)
 
     def _parent(self, name: str, ids: dict[str, int]) -> dict[str, Any]:
