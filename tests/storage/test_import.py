@@ -579,6 +579,9 @@ async def test_a_kind_alone_then_the_full_name_renames_the_made_up_organisation(
     (named,) = (await _organisations(session_factory)).values()
     assert (named.id, named.name, named.name_inferred) == (made_up.id, "中共楚韵纺织支部委员会", False)
 
+    kept = await _import(write_csv(tmp_path / "d.csv", [header, f"楚韵纺织,{code(21)},{COUNTY},"]), session_factory)
+    assert kept.unchanged == 1  # an empty cell says nothing: the organisation stays
+
     later = date(2027, 3, 1)
     gone = await _import(write_csv(tmp_path / "c.csv", [header, f"楚韵纺织,{code(21)},{COUNTY},无党组织"]),
                          session_factory, today=later)
@@ -660,3 +663,17 @@ async def _ledger(factory: async_sessionmaker[AsyncSession], path: Path) -> Path
 def _imported_columns(path: Path) -> list[dict[str, str]]:
     """The ledger's rows as the importer reads them, by credit code order."""
     return sorted((raw for _, raw in read_rows(path)), key=lambda raw: raw["credit_code"])
+
+
+async def test_rows_naming_one_organisation_that_disagree_keep_the_first_and_say_so(
+    session_factory: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    report = await _import(write_csv(tmp_path / "a.csv", [
+        "企业名称,统一社会信用代码,所属地区,党组织名称,成立时间,书记",
+        f"甲公司,{code(40)},{COUNTY}/董市镇,{JOINT},2021-07-01,李强",
+        f"乙公司,{code(41)},{COUNTY}/董市镇,{JOINT},2021-08-01,李强",
+        f"丙公司,{code(42)},{COUNTY}/董市镇,{JOINT},,",
+    ]), session_factory)
+    assert (report.created, report.organisations_created) == (3, 1)
+    assert report.warnings == [f"第 3 行：党组织“{JOINT}”的党组织成立时间与第 2 行不同，以第 2 行为准"]
+    assert (await _organisations(session_factory))[JOINT].founded_on == date(2021, 7, 1)
