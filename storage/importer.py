@@ -113,6 +113,7 @@ MESSAGES = {
     "change_separator": "；",
     "org_created": "新建党组织“{name}”",
     "org_renamed": "党组织名称",
+    "org_dissolved": "党组织撤销日期",
     "blank_value": "（空）",
     "record_id": "（记录 #{id}）",
     "errors_title": "以下行未导入：",
@@ -1206,6 +1207,8 @@ def _column_of(key: str) -> str:
         return _label("officer")
     if key == "org.name":
         return MESSAGES["org_renamed"]
+    if key == "org.dissolved_on":
+        return MESSAGES["org_dissolved"]
     if key.startswith("org."):
         return _label(ORG_FIELD_COLUMNS.get(key[4:], "party_org"))
     return _label(key) if key in COLUMNS else key

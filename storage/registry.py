@@ -25,7 +25,7 @@ it is new in no period.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -601,8 +601,7 @@ class _Organiser:
             if org.parent is not None:
                 names.add(org.parent)
         self.known = await organisations.by_names(self.session, names)
-        self.sizes = await organisations.covering_counts(
-            self.session, [o.id for o in self.current.values() if o.name_inferred])
+        self.sizes = await organisations.covering_counts(self.session, self.current)
 
     def decide(self, record: EnterpriseRecord, org: OrgRecord, firm: _Firm) -> None:
         outcome = self.outcomes[record.credit_code]
@@ -679,6 +678,7 @@ class _Organiser:
             outcome.changes.append(("party_org", before.name if before else None, _name(target) if target else None))
         await organisations.move_many(self.session, moves, actor_id=self.actor.id, actor_label=self.actor.label,
                                       now=self.now)
+        self._dissolve_emptied()
         dated: list[int] = []
         for target in list(self.facts):
             if not isinstance(target, PartyOrganisation):
@@ -694,6 +694,27 @@ class _Organiser:
             await self.session.flush()  # the coverage reads the founding dates just set
             await organisations.date_coverage(self.session, dated)
         await audit.record_many(self.session, self.audit_rows)
+
+    def _dissolve_emptied(self) -> None:
+        """An organisation the file leaves covering nobody (its one enterprise now says 无, or
+        has moved to another) is dissolved as of the import; one dissolved that the file names
+        for an enterprise again exists again."""
+        left: Counter[int] = Counter()
+        joined: Counter[int] = Counter()
+        first_leaving: dict[int, RowOutcome] = {}
+        for _, before, target, outcome in self.moves:
+            if before is not None:
+                left[before.id] += 1
+                first_leaving.setdefault(before.id, outcome)
+            if isinstance(target, PartyOrganisation):
+                joined[target.id] += 1
+                if target.dissolved_on is not None:
+                    self._amend(target, outcome, dissolved_on=None)
+        for organisation_id, count in left.items():
+            organisation = self.current[organisation_id]
+            if self.sizes.get(organisation_id, 0) - count + joined[organisation_id] <= 0 and (
+                    organisation.dissolved_on is None):
+                self._amend(organisation, first_leaving[organisation_id], dissolved_on=self.today)
 
     def _parent(self, name: str, ids: dict[str, int]) -> dict[str, Any]:
         """隶属: the record of that name where the registry has one, else the name."""

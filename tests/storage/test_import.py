@@ -589,6 +589,12 @@ async def test_a_kind_alone_then_the_full_name_renames_the_made_up_organisation(
     # It has none from the day the registry said so (its organisation's founding date unknown).
     assert await _coverage(session_factory) == [(code(21), "中共楚韵纺织支部委员会", None, later)]
     assert (await _enterprises(session_factory))[code(21)].party_org_id is None
+    # Covering nobody now, it is dissolved that day; named for the enterprise again, it exists again.
+    assert (await _organisations(session_factory))["中共楚韵纺织支部委员会"].dissolved_on == later
+    await _import(write_csv(tmp_path / "e.csv", [header, f"楚韵纺织,{code(21)},{COUNTY},中共楚韵纺织支部委员会"]),
+                  session_factory, today=date(2027, 6, 1))
+    assert (await _organisations(session_factory))["中共楚韵纺织支部委员会"].dissolved_on is None
+    assert (await _enterprises(session_factory))[code(21)].party_org_id == named.id
 
 
 async def test_a_gb18030_csv_county_file_with_a_title_and_a_two_row_header_imports(
