@@ -49,6 +49,10 @@ def parser() -> argparse.ArgumentParser:
     invite.add_argument("--region", required=True, help="e.g. 宜昌市/枝江市")
     imp = sub.add_parser("import-enterprises", help="import the enterprise registry (CSV or XLSX)")
     imp.add_argument("file", type=Path)
+    imp.add_argument("--dry-run", action="store_true",
+                     help="show what would be added, changed and rejected, row by row, without writing")
+    imp.add_argument("--region", default="",
+                     help="the region the file is for, e.g. 宜昌市/枝江市: its townships are read below it")
     exp = sub.add_parser("export", help="write the ledger as XLSX")
     exp.add_argument("--out", required=True, type=Path)
     exp.add_argument("--region", default="", help="region path to export, e.g. 宜昌市/枝江市 (default: everything)")
@@ -149,10 +153,14 @@ async def _operator_command(args: argparse.Namespace, settings: Settings) -> int
         if args.command == "invite":
             return await _invite(factory, settings, args, clock)
         if args.command == "import-enterprises":
+            from output.ledger import LEDGER_LOCALE
+            from output.render import labels
             from storage.importer import ImportFileError, format_report, import_enterprises
 
             try:
-                report = await import_enterprises(args.file, factory, today=today)
+                # The ledger's own words are accepted, so an exported ledger imports back.
+                report = await import_enterprises(args.file, factory, today=today, labels=labels(LEDGER_LOCALE),
+                                                  dry_run=args.dry_run, region=args.region)
             except ImportFileError as error:
                 _out(str(error))
                 return 1

@@ -67,6 +67,12 @@ def label(name: str, locale: str, /, **values: Any) -> str:
     return str(macro(**values)).strip()
 
 
+def labels(locale: str) -> Any:
+    """`label` with the locale given, as `labels(name, **values)`: how a layer below this one is
+    handed the words of a vocabulary (the importer reads the ledger's own words with it)."""
+    return _labels_of(locale)
+
+
 # A drain composes thousands of reminders whose labels (stages, categories) take a handful of
 # values: each is rendered once.
 cached_label = lru_cache(maxsize=1024)(label)

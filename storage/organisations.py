@@ -15,10 +15,12 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from storage import audit
 from storage.enums import Formation, OrgCategory
@@ -276,18 +278,28 @@ async def change(session: AsyncSession, organisation: PartyOrganisation, *, acto
                  now: datetime, **values: Any) -> dict[str, Any]:
     """Changes the organisation's fields (a 党支部 becoming a 党委, a new secretary); audited.
     Returns what changed, before and after."""
+    old, new = amend(organisation, now=now, **values)
+    organisation.updated_at = now
+    await session.flush()
+    if old or new:
+        await audit.record(session, actor_id=actor_id, actor_label=actor_label, action="update", entity=ENTITY,
+                           entity_id=organisation.id, before=old, after=new)
+    return new
+
+
+def amend(organisation: PartyOrganisation, *, now: datetime, **values: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Sets the organisation's fields without flushing; returns what changed (before, after),
+    JSON-safe, for the audit entry the caller writes (`change` does; an import writes them all
+    at once)."""
     before = audit.snapshot(organisation)
     for key, value in values.items():
         if not hasattr(PartyOrganisation, key):
             raise AttributeError(key)
         setattr(organisation, key, value.value if hasattr(value, "value") else value)
-    organisation.updated_at = now
-    await session.flush()
     old, new = audit.changed(before, audit.snapshot(organisation))
     if old or new:
-        await audit.record(session, actor_id=actor_id, actor_label=actor_label, action="update", entity=ENTITY,
-                           entity_id=organisation.id, before=old, after=new)
-    return new
+        organisation.updated_at = now
+    return old, new
 
 
 async def covered(session: AsyncSession, organisation_id: int) -> list[Enterprise]:
@@ -300,3 +312,159 @@ async def of_enterprise(session: AsyncSession, enterprise: Enterprise) -> PartyO
     if enterprise.party_org_id is None:
         return None
     return await session.get(PartyOrganisation, enterprise.party_org_id)
+
+
+# --- in bulk: a county's registry imported at once ----------------------------------------
+#
+# The functions above write one organisation or enterprise at a time through the ORM, with a
+# flush each: right for an officer's /found, slow for a registry of thousands of rows. These
+# write the same rows and audit entries with one statement per kind of row.
+
+
+@dataclass(frozen=True)
+class Move:
+    """An enterprise leaving the organisation `before` (None: it had none) for `after` (None:
+    it has none now). The new coverage starts `since` (None: before the registry knew); the
+    old one ends `ended_on`."""
+
+    enterprise_id: int
+    before: int | None
+    after: int | None
+    since: date | None
+    ended_on: date
+
+
+async def create_many(session: AsyncSession, new: Sequence[tuple[NewOrganisation, str]], *, actor_id: int | None,
+                      actor_label: str, now: datetime) -> dict[str, int]:
+    """Records each organisation with the region it is counted in, audited; returns their ids
+    by (normalised) name. They cover nobody yet: `move_many` makes them cover their enterprises.
+    The names must be new: the ids are read back by name."""
+    if not new:
+        return {}
+    rows = [_organisation_row(organisation, region, now) for organisation, region in new]
+    await session.execute(insert(PartyOrganisation).execution_options(render_nulls=True), rows)
+    names = [row["name"] for row in rows]
+    ids: dict[str, int] = {}
+    for start in range(0, len(names), _IN_CHUNK):
+        found = await session.execute(select(PartyOrganisation.name, PartyOrganisation.id)
+                                      .where(PartyOrganisation.name.in_(names[start:start + _IN_CHUNK])))
+        ids.update(found.tuples().all())
+    await audit.record_many(session, [
+        audit.entry(actor_id=actor_id, actor_label=actor_label, action="create", entity=ENTITY,
+                    entity_id=ids[row["name"]], at=now, after={"id": ids[row["name"]]} | _json_safe(row))
+        for row in rows
+    ])
+    return ids
+
+
+def _organisation_row(new: NewOrganisation, region: str, now: datetime) -> dict[str, Any]:
+    # The same columns, in the same form, as `create` gives the ORM object.
+    return {
+        "name": normalise_name(new.name), "name_inferred": new.name_inferred, "category": new.category.value,
+        "formation": new.formation.value, "parent_id": new.parent_id, "parent_name": new.parent_name,
+        "region": region, "founded_on": new.founded_on, "dissolved_on": None, "secretary": new.secretary,
+        "secretary_source": new.secretary_source, "members": new.members, "created_at": now, "updated_at": now,
+    }
+
+
+def _json_safe(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value.isoformat() if isinstance(value, date | datetime) else value for key, value in values.items()}
+
+
+async def move_many(session: AsyncSession, moves: Sequence[Move], *, actor_id: int | None, actor_label: str,
+                    now: datetime) -> None:
+    """What `cover` and `uncover` do for one enterprise each, for all of `moves` at once: the old
+    coverage ends, the new one starts, `Enterprise.party_org_id` follows (an enterprise covered
+    now has no 未建立党组织原因), and each move is audited as `cover` or `uncover`."""
+    if not moves:
+        return
+    coverage, enterprises = cast(Table, PartyOrgCoverage.__table__), cast(Table, Enterprise.__table__)
+    leaving = [{"b_enterprise": m.enterprise_id, "b_ended": m.ended_on} for m in moves if m.before is not None]
+    if leaving:
+        await session.execute(update(coverage).where(coverage.c.enterprise_id == bindparam("b_enterprise"),
+                                                     coverage.c.ended_on.is_(None))
+                              .values(ended_on=bindparam("b_ended")), leaving)
+    joining = [m for m in moves if m.after is not None]
+    if joining:
+        await session.execute(insert(coverage).execution_options(render_nulls=True), [
+            {"enterprise_id": m.enterprise_id, "organisation_id": m.after, "started_on": m.since, "ended_on": None}
+            for m in joining
+        ])
+        await session.execute(update(enterprises).where(enterprises.c.id == bindparam("b_id"))
+                              .values(party_org_id=bindparam("b_org"), unformed_reason=None, updated_at=now),
+                              [{"b_id": m.enterprise_id, "b_org": m.after} for m in joining])
+    left = [m for m in moves if m.after is None]
+    if left:
+        await session.execute(update(enterprises).where(enterprises.c.id == bindparam("b_id"))
+                              .values(party_org_id=None, updated_at=now), [{"b_id": m.enterprise_id} for m in left])
+    _refresh_loaded(session, moves, now)
+    await audit.record_many(session, [
+        audit.entry(actor_id=actor_id, actor_label=actor_label, action="cover" if m.after is not None else "uncover",
+                    entity="enterprise", entity_id=m.enterprise_id, at=now, before={"party_org_id": m.before},
+                    after={"party_org_id": m.after})
+        for m in moves
+    ])
+
+
+def _refresh_loaded(session: AsyncSession, moves: Sequence[Move], now: datetime) -> None:
+    """Enterprises the session holds see the values just written without a reload (and a later
+    flush of theirs does not write the old ones back)."""
+    loaded = session.sync_session.identity_map
+    for move in moves:
+        enterprise = loaded.get(identity_key(Enterprise, move.enterprise_id))
+        if enterprise is None:
+            continue
+        set_committed_value(enterprise, "party_org_id", move.after)
+        set_committed_value(enterprise, "updated_at", now)
+        if move.after is not None:
+            set_committed_value(enterprise, "unformed_reason", None)
+
+
+async def date_coverage(session: AsyncSession, organisation_ids: Sequence[int]) -> None:
+    """Coverage recorded "since before the registry knew" starts on the organisation's founding
+    date once that is known: no enterprise was covered before its organisation existed."""
+    if not organisation_ids:
+        return
+    coverage = cast(Table, PartyOrgCoverage.__table__)
+    founded = select(PartyOrganisation.founded_on).where(PartyOrganisation.id == coverage.c.organisation_id)
+    for start in range(0, len(organisation_ids), _IN_CHUNK):
+        await session.execute(update(coverage).where(
+            coverage.c.organisation_id.in_(organisation_ids[start:start + _IN_CHUNK]),
+            coverage.c.started_on.is_(None)).values(started_on=founded.scalar_subquery()))
+
+
+async def covering_counts(session: AsyncSession, organisation_ids: Iterable[int]) -> dict[int, int]:
+    """How many enterprises each organisation covers now."""
+    wanted = sorted(set(organisation_ids))
+    counts: dict[int, int] = {}
+    for start in range(0, len(wanted), _IN_CHUNK):
+        found = await session.execute(
+            select(Enterprise.party_org_id, func.count()).where(Enterprise.party_org_id.in_(wanted[start:start + _IN_CHUNK]))
+            .group_by(Enterprise.party_org_id))
+        counts.update((org_id, count) for org_id, count in found.tuples() if org_id is not None)
+    return counts
+
+
+async def by_names(session: AsyncSession, names: Iterable[str]) -> dict[str, PartyOrganisation]:
+    """The organisations of these (normalised) names the registry has, by name (the first
+    recorded where a name is given twice, as `by_name`)."""
+    wanted = sorted({normalise_name(name) for name in names})
+    found: dict[str, PartyOrganisation] = {}
+    for start in range(0, len(wanted), _IN_CHUNK):
+        for organisation in await session.scalars(select(PartyOrganisation).where(
+                PartyOrganisation.name.in_(wanted[start:start + _IN_CHUNK])).order_by(PartyOrganisation.id)):
+            found.setdefault(organisation.name, organisation)
+    return found
+
+
+async def by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, PartyOrganisation]:
+    wanted = sorted(set(ids))
+    found: dict[int, PartyOrganisation] = {}
+    for start in range(0, len(wanted), _IN_CHUNK):
+        found.update((o.id, o) for o in await session.scalars(
+            select(PartyOrganisation).where(PartyOrganisation.id.in_(wanted[start:start + _IN_CHUNK]))))
+    return found
+
+
+# Values per `IN (...)`: well under SQLite's and PostgreSQL's parameter limits.
+_IN_CHUNK = 500

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 import time
 from datetime import datetime
 from pathlib import Path
@@ -214,3 +215,42 @@ def test_a_command_waits_for_the_write_lock_the_bot_holds_instead_of_failing(
     assert time.monotonic() - started > HOLD_SECONDS / 2  # it did wait for the lock
     assert holder.wait(timeout=30) == 0
     assert "新增 1 家" in capsys.readouterr().out
+
+
+def test_import_exits_0_when_every_row_imports_and_a_dry_run_writes_nothing(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry = tmp_path / "枝江市名册.csv"
+    registry.write_bytes((
+        "枝江市非公有制企业名册（2026年）,,,,,\n"
+        "序号,企业名称,统一社会信用代码,所属乡镇（街道）,党组织名称,备注\n"
+        f"1,枝江市楚韵纺织有限公司,{_code('91420583MA4F00001')},马家店街道,中共枝江市楚韵纺织有限公司支部委员会,\n"
+        f"2,枝江市金润机械有限公司,{_code('91420583MA4F00002')},董市镇,无,拟联建\n"
+        "合计,,,,,\n"
+    ).encode("gb18030"))
+    assert main(["import-enterprises", str(registry), "--region", "宜昌市/枝江市", "--dry-run"]) == 0
+    preview = capsys.readouterr().out
+    assert "试运行" in preview and "第 3 行：枝江市楚韵纺织有限公司：新建党组织“中共枝江市楚韵纺织有限公司支部委员会”" in preview
+    assert "“党组织名称” → 党组织" in preview and "“备注” → 未识别，已忽略" in preview
+    assert "第 5 行：合计行，已跳过" in preview
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM enterprises").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM party_organisations").fetchone() == (0,)
+
+    assert main(["import-enterprises", str(registry), "--region", "宜昌市/枝江市"]) == 0
+    assert "新增 2 家" in capsys.readouterr().out
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT region FROM enterprises ORDER BY credit_code").fetchall() == [
+            ("宜昌市/枝江市/马家店街道",), ("宜昌市/枝江市/董市镇",)]
+        assert conn.execute("SELECT name, founded_on FROM party_organisations").fetchall() == [
+            ("中共枝江市楚韵纺织有限公司支部委员会", None)]
+
+    assert main(["import-enterprises", str(registry), "--region", "宜昌市/枝江市"]) == 0
+    assert "新增 0 家，更新 0 家，未变 2 家" in capsys.readouterr().out
+
+
+def test_a_dry_run_with_rejected_rows_exits_1(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    registry = tmp_path / "名册.csv"
+    registry.write_text("企业名称,统一社会信用代码,所属地区\n坏行,123,宜昌市/枝江市\n", encoding="utf-8")
+    assert main(["import-enterprises", str(registry), "--dry-run"]) == 1
+    assert "第 2 行：统一社会信用代码应为 18 位" in capsys.readouterr().out
