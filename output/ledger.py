@@ -261,7 +261,8 @@ class _Sheet:
     formats: dict[int, str] = field(default_factory=dict)
     # Rows whose first cell is a block's heading, spilling over the empty row: bold, not measured.
     headings: frozenset[int] = frozenset()
-    totals: frozenset[int] = frozenset()  # subtotal and total rows: bold
+    # Subtotal and total rows: bold, their first cell (小计：12 家) spilling over the next, empty one.
+    totals: frozenset[int] = frozenset()
     paper: str = Worksheet.PAPERSIZE_A4
     frozen_columns: int = 0  # columns kept in view when scrolling right (序号 and 企业名称)
 
@@ -480,9 +481,11 @@ def _widths(sheet: _Sheet) -> list[float]:
     # Each distinct value measured once: a column holds few of them (是/否, the region, a label).
     values: list[set[object]] = [set() for _ in sheet.headers]
     for index, row in enumerate(sheet.rows):
+        # A heading spills over its row, and so does the count in a subtotal's first cell.
         if index not in sheet.headings:
             for column, value in enumerate(row):
-                values[column].add(value)
+                if column or index not in sheet.totals:
+                    values[column].add(value)
     widths = [
         max([math.ceil(display_width(header) / HEADER_LINES), *map(display_width, column)])
         for header, column in zip(sheet.headers, values, strict=True)

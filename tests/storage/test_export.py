@@ -689,6 +689,8 @@ async def test_every_sheet_is_set_up_for_printing_as_counties_print_ledgers(
         "序号", "经营状态", "出资人姓名", "正式党员数", "是否建立党组织", "工会", OFFICER]
     # A header wraps rather than widening its column: 出资人是否兼任党组织书记 (24 wide) takes 14.
     assert ledger.column_dimensions["R"].width == 14 and ledger["R3"].alignment.wrap_text
+    # 序号 stays narrow: the headings and the subtotals' counts spill over the empty cells beside them.
+    assert ledger.column_dimensions["A"].width == 6
 
 
 async def test_a_ledger_of_the_whole_database_has_a_title_without_a_region(
