@@ -21,7 +21,8 @@ its right) and no 统一社会信用代码: an enterprise's row is one whose 序
 
 Eight queries feed it (enterprises with their organisation and last visit, current assignments
 with officer names, organisations, the enterprises they cover, visits, people, feedback,
-foundings), whatever the number of rows.
+foundings), whatever the number of rows, and a ninth when a founding covers enterprises out of
+scope (their names).
 
 People in development are named individuals with political status (个人信息保护法): they are
 exported only within the caller's scope, and nothing here logs a name.
