@@ -605,6 +605,10 @@ async def test_enterprises_are_grouped_by_class_with_headings_and_subtotals(
     assert joint_total["企业名称"] is None and joint_total["统一社会信用代码"] is None
     # 40 + 150 + 30 + 20 + 5 + 120 + 60 + 2 employees; 5 + 3 + 2 + 1 + 1 + 4 + 5 + 0 members.
     assert (totals[-1]["从业人员数"], totals[-1]["正式党员数"]) == (427, 21)
+    # The department's words only: never 独立党支部 / 独立组建, and no code left untranslated.
+    cells = {str(value) for sheet in workbook.worksheets for row in sheet.iter_rows(values_only=True)
+             for value in row if value is not None}
+    assert not [cell for cell in cells if "独立" in cell or cell in {"branch", "joint", "single", "attached", "sent"}]
 
 
 async def test_an_empty_class_keeps_its_heading_and_a_subtotal_of_none(
