@@ -1,14 +1,28 @@
 """The ledger 分类台账 as an XLSX workbook: `python -m bot export`, and the supervisors' `/export`.
 
-Six sheets: every enterprise in scope classified by party-organisation status, the visits, the
-people in member development 党员发展, owner feedback 业主诉求, party organisations founded
-新建党组织, and a summary per classification and per sub-region. Column headers and the words
-for stored codes are Chinese because the ledger is a Chinese administrative document whatever
-the bot's locale; they are data, kept here.
+Seven sheets, each printable as counties print their ledgers (a title row, the header repeated
+on every page, landscape, one page wide):
 
-Six queries feed it (enterprises with their last visit, current assignments with officer
-names, visits with enterprise and officer, people with enterprise, officer and last review,
-feedback with enterprise, foundings with enterprise and officer), whatever the number of rows.
+- 分类台账: every enterprise in scope with the columns of a real ledger under two rows of group
+  headers (基本情况 / 经营情况 / 出资人 / 党员 / 党组织 / 群团 / 党建工作指导员（联系员）), grouped by
+  class: 已建 by way of forming (单独组建 / 联合组建 / 挂靠), then 未建 by formal members (应建未建 /
+  有党员未建 / 无党员, each with the response the practice prescribes), every class a block with
+  its heading row and subtotal;
+- 党组织: every party organisation in scope with the enterprises it covers;
+- the visits, the people in member development 党员发展, owner feedback 业主诉求, the
+  organisations founded 新建党组织, and a summary per class and per sub-region.
+
+Column headers and the words for stored codes are Chinese because the ledger is a Chinese
+administrative document whatever the bot's locale; the headers are data, kept here, in the words
+of real ledgers (OFFICIAL-FORMATS.md § 3), and the codes' words come from the bot's labels.
+
+A block's heading row and its subtotal have text in 序号 only (spilling over the empty cells to
+its right) and no 统一社会信用代码: an enterprise's row is one whose 序号 is a number.
+
+Eight queries feed it (enterprises with their organisation and last visit, current assignments
+with officer names, organisations, the enterprises they cover, visits, people, feedback,
+foundings), whatever the number of rows, and a ninth when a founding covers enterprises out of
+scope (their names).
 
 People in development are named individuals with political status (个人信息保护法): they are
 exported only within the caller's scope, and nothing here logs a name.
@@ -19,12 +33,13 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import math
 import os
 import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -32,12 +47,14 @@ from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Font
+from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-from sqlalchemy import ColumnElement, Select, func, select, true
+from openpyxl.worksheet.worksheet import Worksheet
+from sqlalchemy import ColumnElement, Select, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from output.render import label
 from storage import audit, development, rules
@@ -48,11 +65,15 @@ from storage.enums import (
     FeedbackCategory,
     FeedbackStatus,
     Formation,
-    FoundingAction,
     Gender,
+    LocationKind,
+    MarketEntity,
     MassOrg,
+    OperatingStatus,
     OrgCategory,
+    SecretarySource,
     Stage,
+    UnformedReason,
     UnorganisedClass,
     Urgency,
 )
@@ -86,10 +107,18 @@ def _vocabulary(codes: Iterable[str], pattern: str) -> dict[str, str]:
 
 
 CATEGORY_LABELS = _vocabulary(OrgCategory, "category_{}")
+# Organisations are listed 党委, 党总支, 党支部: the larger first, as a registry lists them.
+CATEGORY_ORDER = {code: index for index, code in enumerate(CATEGORY_LABELS)}
 FORMATION_LABELS = _vocabulary(Formation, "formation_{}")
 # 已建: 单独组建 / 联合组建 / 挂靠; 未建: 应建未建 / 有党员未建 / 无党员.
 CLASS_LABELS = FORMATION_LABELS | _vocabulary(UnorganisedClass, "class_{}")
 CLASS_ORDER = {code: index for index, code in enumerate(rules.LEDGER_CLASSES)}
+RESPONSE_LABELS = _vocabulary(UnorganisedClass, "response_{}")
+SECRETARY_SOURCE_LABELS = _vocabulary(SecretarySource, "secretary_source_{}")
+UNFORMED_REASON_LABELS = _vocabulary(UnformedReason, "unformed_reason_{}")
+OPERATING_STATUS_LABELS = _vocabulary(OperatingStatus, "operating_status_{}")
+LOCATION_KIND_LABELS = _vocabulary(LocationKind, "location_kind_{}")
+MARKET_ENTITY_LABELS = _vocabulary(MarketEntity, "market_entity_{}")
 
 KIND_LABELS = _vocabulary(EnterpriseKind, "kind_{}")
 MASS_ORG_LABELS = _vocabulary(MassOrg, "mass_org_{}")
@@ -100,45 +129,86 @@ STAGE_ORDER = {stage: index for index, stage in enumerate(STAGE_LABELS)}
 GENDER_LABELS = _vocabulary(Gender, "people.gender_{}")
 MILESTONE_LABELS = _vocabulary(development.MILESTONE_CODES, "people.milestone_{}")
 OVERDUE_MARK = "（已逾期）"
-CATEGORY_LABELS = _vocabulary(FeedbackCategory, "feedback.category_{}")
+FEEDBACK_CATEGORY_LABELS = _vocabulary(FeedbackCategory, "feedback.category_{}")
 URGENCY_LABELS = _vocabulary(Urgency, "feedback.urgency_{}")
 STATUS_LABELS = _vocabulary(FeedbackStatus, "feedback.status_{}")
 CHANNEL_LABELS: dict[str, str] = {"officer": "联系员登记", "owner": "业主链接"}
+# What a /found record reports (FoundingAction).
+ACTION_LABELS: dict[str, str] = {"found": "新建", "change": "变更"}
 # Feedback given as a voice note is stored as its Telegram file id, useless in a spreadsheet.
 VOICE_NOTE = "（语音留言）"
 YES, NO = "是", "否"
 PRESENT, ABSENT = "有", "无"
 LIST_JOIN = "、"
 
-LEDGER_SHEET, VISITS_SHEET, SUMMARY_SHEET = "分类台账", "走访记录", "汇总"
+LEDGER_SHEET, ORGANISATIONS_SHEET, VISITS_SHEET, SUMMARY_SHEET = "分类台账", "党组织", "走访记录", "汇总"
 PEOPLE_SHEET, FEEDBACK_SHEET, FOUNDINGS_SHEET = "党员发展", "业主诉求", "新建党组织"
-LEDGER_HEADERS = (
-    "分类", "企业名称", "统一社会信用代码", "企业类型", "所属地区", "行业", "职工人数", "正式党员数",
-    "群团组织", "业主姓名", "业主政治面貌", "示范点", "联系员", "最近走访", "距今天数", "走访周期",
-    "是否超期", "具备组建条件", "百人以上未建",
+# The title row: `宜昌市/枝江市 非公有制企业党建工作分类台账（截至 2026-12-08）`, and the other sheets'
+# `… 分类台账 · 走访记录（截至 …）`.
+LEDGER_TITLE = "非公有制企业党建工作分类台账"
+TITLE_AS_OF = "（截至 {}）"
+TITLE_JOIN = " · "
+# How the department writes the liaison officer in its documents (OFFICIAL-FORMATS.md § 0).
+OFFICER = "党建工作指导员（联系员）"
+
+# The enterprise sheet's columns under their group headers, as real ledgers group them.
+LEDGER_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("基本情况", ("序号", "企业名称", "统一社会信用代码", "市场主体类型", "企业类型", "所属乡镇（街道）", "所属地区",
+              "坐落", "园区（楼宇）名称", "行业")),
+    ("经营情况", ("经营状态", "从业人员数", "是否规模以上", "年营业收入（万元）")),
+    ("出资人", ("出资人姓名", "出资人政治面貌", "出资人是否党员", "出资人是否兼任党组织书记")),
+    ("党员", ("正式党员数", "组织关系在本企业", "组织关系不在本企业")),
+    ("党组织", ("是否建立党组织", "党组织名称", "党组织类别", "组建方式", "隶属党组织", "成立时间", "书记", "书记来源",
+             "未建立党组织原因", "具备组建条件", "百人以上未建", "示范点")),
+    ("群团", tuple(MASS_ORG_LABELS.values())),
+    (OFFICER, (OFFICER, "最近走访", "距今天数", "走访周期", "是否超期")),
+)
+LEDGER_HEADERS = tuple(header for _, headers in LEDGER_GROUPS for header in headers)
+# Summed in a block's subtotal and in the total.
+LEDGER_SUMS = ("从业人员数", "年营业收入（万元）", "正式党员数", "组织关系在本企业", "组织关系不在本企业")
+ORGANISED, UNORGANISED, RESPONSE = "已建立党组织", "未建立党组织", "工作措施"
+SUBTOTAL, GRAND_TOTAL = "小计：{} 家", "合计：{} 家"
+ORGANISATION_HEADERS = (
+    "序号", "党组织名称", "党组织类别", "组建方式", "隶属党组织", "所属地区", "成立时间", "书记", "书记来源", "党员数",
+    "覆盖企业数", "覆盖企业",
 )
 VISIT_HEADERS = (
-    "编号", "走访日期", "企业名称", "所属地区", "联系员", "工作内容", "职工人数", "正式党员数",
+    "编号", "走访日期", "企业名称", "所属地区", OFFICER, "工作内容", "职工人数", "正式党员数",
     "走访情况", "后续跟进", "语音", "照片数", "定位", "填报时间",
 )
 PEOPLE_HEADERS = (
     "姓名", "性别", "出生日期", "企业", "职务", "是否业主", "当前阶段", "申请日期", "谈话日期", "积极分子日期",
-    "公示开始", "发展对象日期", "预备党员日期", "转正日期", "退出日期", "培养联系人", "下一节点", "联系员",
+    "公示开始", "发展对象日期", "预备党员日期", "转正日期", "退出日期", "培养联系人", "下一节点", OFFICER,
 )
 FEEDBACK_HEADERS = (
     "编号", "企业", "反映人", "渠道", "类别", "内容", "紧急程度", "状态", "办理结果", "满意度", "登记时间",
     "办结时间", "已用天数",
 )
-FOUNDING_HEADERS = ("企业", "所属地区", "成立日期", "类型", "组建方式", "书记", "党员人数", "指导联系员")
+FOUNDING_HEADERS = (
+    "党组织名称", "事项", "覆盖企业", "覆盖企业数", "所属地区", "成立日期", "党组织类别", "组建方式", "书记", "书记来源",
+    "党员人数", OFFICER,
+)
 SUMMARY_HEADERS = ("统计口径", "名称", "企业数", "按期走访", "按期走访率", "具备组建条件", "百人以上未建")
 BY_CLASS, BY_REGION, TOTAL = "党组织状况", "下级地区", "合计"
 # Enterprises registered at the scope's own level, not in any sub-region.
 OWN_LEVEL = "（本级）"
+# A region path is 市/县/乡镇（街道）/…: the township is its third part.
+TOWNSHIP_LEVEL = 2
 
 DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 PERCENT_FORMAT = "0.0%"
+MONEY_FORMAT = "0.00"
 MIN_WIDTH, MAX_WIDTH = 6, 60
+# A header wraps onto up to this many lines rather than widening its column: a ledger of forty
+# columns has to fit one printed page wide.
+HEADER_LINES = 2
+LINE_HEIGHT = 15  # points per line of an 11-point CJK text
+TITLE_HEIGHT = 30
+BOLD = Font(bold=True)
+TITLE_FONT = Font(bold=True, size=16)
+HEADER_ALIGNMENT = Alignment(horizontal="center", vertical="center", wrap_text=True)
+TITLE_ALIGNMENT = Alignment(horizontal="center", vertical="center")
 # XLSX (XML 1.0) cannot hold control characters other than tab, line feed and carriage
 # return; openpyxl raises on them. A stray one pasted into a visit summary must not break
 # the export, so it is shown as U+FFFD, visibly marking where something was dropped.
@@ -158,6 +228,7 @@ class ExportSummary:
 class _LedgerRow:
     enterprise: Enterprise
     organisation: PartyOrganisation | None
+    parent_name: str | None  # 隶属: the parent record's name, else the name as imported
     last_visit: date | None
     officers: tuple[str, ...]
     overdue: bool
@@ -171,6 +242,32 @@ class _LedgerRow:
         return rules.ledger_class(self.organisation.formation if self.organisation else None, self.members)
 
 
+@dataclass(frozen=True)
+class _OrganisationRow:
+    organisation: PartyOrganisation
+    parent_name: str | None
+    covered: tuple[str, ...]  # the names of the enterprises it covers now
+
+
+@dataclass
+class _Sheet:
+    """A sheet as counties print it: a title row, one or two header rows, the rows."""
+
+    name: str
+    title: str
+    headers: Sequence[str]
+    rows: Sequence[Sequence[object]]
+    # The group header row above `headers`: (group, columns), in order, covering every column.
+    groups: Sequence[tuple[str, int]] = ()
+    formats: dict[int, str] = field(default_factory=dict)
+    # Rows whose first cell is a block's heading, spilling over the empty row: bold, not measured.
+    headings: frozenset[int] = frozenset()
+    # Subtotal and total rows: bold, their first cell (小计：12 家) spilling over the next, empty one.
+    totals: frozenset[int] = frozenset()
+    paper: str = Worksheet.PAPERSIZE_A4
+    frozen_columns: int = 0  # columns kept in view when scrolling right (序号 and 企业名称)
+
+
 def _scope_filter(column: Any, scope: str) -> ColumnElement[bool]:
     # An empty scope is the whole database (the operator's export without --region).
     return in_scope(column, scope) if scope else true()
@@ -179,8 +276,9 @@ def _scope_filter(column: Any, scope: str) -> ColumnElement[bool]:
 # --- queries -------------------------------------------------------------------------------
 
 
-async def _enterprises(session: AsyncSession,
-                       scope: str) -> list[tuple[Enterprise, PartyOrganisation | None, date | None]]:
+async def _enterprises(
+    session: AsyncSession, scope: str
+) -> list[tuple[Enterprise, PartyOrganisation | None, str | None, date | None]]:
     last: Select[tuple[int, date]] = (
         select(Visit.enterprise_id, func.max(Visit.visit_date).label("last_visit"))
         .join(Enterprise, Enterprise.id == Visit.enterprise_id)
@@ -188,9 +286,11 @@ async def _enterprises(session: AsyncSession,
         .group_by(Visit.enterprise_id)
     )
     recent = last.subquery()
+    parent = aliased(PartyOrganisation)
     stmt = (
-        select(Enterprise, PartyOrganisation, recent.c.last_visit)
+        select(Enterprise, PartyOrganisation, parent.name, recent.c.last_visit)
         .outerjoin(PartyOrganisation, PartyOrganisation.id == Enterprise.party_org_id)
+        .outerjoin(parent, parent.id == PartyOrganisation.parent_id)
         .outerjoin(recent, recent.c.enterprise_id == Enterprise.id)
         .where(_scope_filter(Enterprise.region, scope))
     )
@@ -209,6 +309,42 @@ async def _officer_names(session: AsyncSession, scope: str) -> dict[int, tuple[s
     for enterprise_id, name in (await session.execute(stmt)).tuples():
         names[enterprise_id].append(name)
     return {key: tuple(value) for key, value in names.items()}
+
+
+def _organisations_in_scope(scope: str, today: date) -> ColumnElement[bool]:
+    """Organisations counted in the scope, or covering an enterprise in it (a joint branch
+    counted higher up), and not dissolved."""
+    covering = select(Enterprise.party_org_id).where(Enterprise.party_org_id.is_not(None),
+                                                     _scope_filter(Enterprise.region, scope))
+    return (
+        or_(_scope_filter(PartyOrganisation.region, scope), PartyOrganisation.id.in_(covering))
+        & or_(PartyOrganisation.dissolved_on.is_(None), PartyOrganisation.dissolved_on > today)
+    )
+
+
+async def _organisations(session: AsyncSession, scope: str, today: date) -> list[_OrganisationRow]:
+    parent = aliased(PartyOrganisation)
+    wanted = _organisations_in_scope(scope, today)
+    stmt = (
+        select(PartyOrganisation, parent.name)
+        .outerjoin(parent, parent.id == PartyOrganisation.parent_id)
+        .where(wanted)
+    )
+    found = (await session.execute(stmt)).tuples().all()
+    # Every enterprise they cover, in scope or not: a joint branch is listed whole.
+    covered_stmt = (
+        select(Enterprise.party_org_id, Enterprise.name)
+        .where(Enterprise.party_org_id.in_(select(PartyOrganisation.id).where(wanted)))
+    )
+    covered: dict[int, list[str]] = defaultdict(list)
+    for organisation_id, name in (await session.execute(covered_stmt)).tuples():
+        if organisation_id is not None:  # never, by the query; for the type checker
+            covered[organisation_id].append(name)
+    return [
+        _OrganisationRow(organisation, parent_name or organisation.parent_name,
+                         tuple(sorted(covered.get(organisation.id, ()))))
+        for organisation, parent_name in found
+    ]
 
 
 async def _visits(session: AsyncSession, scope: str, since: date | None) -> list[tuple[Visit, str, str, str]]:
@@ -249,16 +385,39 @@ async def _feedback(session: AsyncSession, scope: str) -> list[tuple[Feedback, s
     return list((await session.execute(stmt)).tuples().all())
 
 
-async def _foundings(session: AsyncSession, scope: str) -> list[tuple[Founding, str, str, str]]:
+@dataclass(frozen=True)
+class _FoundingRow:
+    founding: Founding
+    name: str | None  # the organisation's, as recorded or as the registry has it now
+    region: str  # where the organisation is counted, else the enterprise's
+    officer: str
+
+
+async def _foundings(session: AsyncSession, scope: str) -> list[_FoundingRow]:
     stmt = (
-        select(Founding, Enterprise.name, Enterprise.region, User.name)
+        select(Founding, PartyOrganisation.name, PartyOrganisation.region, Enterprise.region, User.name)
         .join(Enterprise, Enterprise.id == Founding.enterprise_id)
         .join(User, User.id == Founding.officer_id)
-        # The 新建党组织 sheet: a change of an organisation (a category, a split) founded none.
-        .where(_scope_filter(Enterprise.region, scope), Founding.action == FoundingAction.FOUND)
+        .outerjoin(PartyOrganisation, PartyOrganisation.id == Founding.organisation_id)
+        # Changes of an organisation (a category, a split) are listed too, their 事项 saying so.
+        .where(_scope_filter(Enterprise.region, scope))
         .order_by(Founding.founded_on.desc(), Founding.id.desc())
     )
-    return list((await session.execute(stmt)).tuples().all())
+    return [
+        _FoundingRow(founding, founding.name or org_name, org_region or region, officer)
+        for founding, org_name, org_region, region, officer in (await session.execute(stmt)).tuples()
+    ]
+
+
+async def _enterprise_names(session: AsyncSession, ids: set[int], known: dict[int, str]) -> dict[int, str]:
+    """Names of the enterprises `ids`: those in scope are known already; the rest (a joint
+    branch reaching out of scope) are read."""
+    missing = ids - known.keys()
+    names = dict(known)
+    if missing:
+        stmt = select(Enterprise.id, Enterprise.name).where(Enterprise.id.in_(missing))
+        names.update((await session.execute(stmt)).tuples().all())
+    return names
 
 
 # --- cells ---------------------------------------------------------------------------------
@@ -273,12 +432,15 @@ def display_width(value: object) -> int:
     if value is None:
         return 0
     text = value.isoformat() if isinstance(value, (date, datetime)) else str(value)
+    if text.isascii() and "\n" not in text:
+        return len(text)
     longest = max(text.split("\n"), key=len) if text else ""
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in longest)
 
 
 def _cell(
-    sheet: WriteOnlyWorksheet, value: object, *, bold: bool = False, number_format: str | None = None
+    sheet: WriteOnlyWorksheet, value: object, *, font: Font | None = None, number_format: str | None = None,
+    alignment: Alignment | None = None,
 ) -> WriteOnlyCell:
     if isinstance(value, str):
         cell = WriteOnlyCell(sheet, clean_text(value))
@@ -286,8 +448,10 @@ def _cell(
         cell.data_type = "s"
     else:
         cell = WriteOnlyCell(sheet, value)
-    if bold:
-        cell.font = Font(bold=True)
+    if font is not None:
+        cell.font = font
+    if alignment is not None:
+        cell.alignment = alignment
     if number_format is not None:
         cell.number_format = number_format
     elif isinstance(value, datetime):
@@ -297,29 +461,102 @@ def _cell(
     return cell
 
 
-def _write_sheet(
-    workbook: Workbook,
-    title: str,
-    headers: Sequence[str],
-    rows: Sequence[Sequence[object]],
-    formats: dict[int, str] | None = None,
-) -> None:
-    """A sheet with a bold, frozen, filterable header row and widths that fit the content."""
-    sheet: WriteOnlyWorksheet = workbook.create_sheet(title)
-    formats = formats or {}
-    # In a write-only sheet, widths, panes and filters must be set before the first row.
-    for index, header in enumerate(headers):
-        width = max([display_width(header), *(display_width(row[index]) for row in rows)])
-        sheet.column_dimensions[get_column_letter(index + 1)].width = min(max(width + 2, MIN_WIDTH), MAX_WIDTH)
-    sheet.freeze_panes = "A2"
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{len(rows) + 1}"
-    sheet.append([_cell(sheet, header, bold=True) for header in headers])
-    for row in rows:
-        sheet.append([_cell(sheet, value, number_format=formats.get(i)) for i, value in enumerate(row)])
+def _value(sheet: WriteOnlyWorksheet, value: object, number_format: str | None) -> object:
+    """What `append` takes for a data cell: the plain value where openpyxl stores it as it is
+    (most cells; a styled cell object each costs as much as the rest of the row), else a cell."""
+    if number_format is None:
+        if isinstance(value, str):
+            text = clean_text(value)
+            # openpyxl reads "=…" as a formula and "#N/A" as an error: those are text, typed by someone.
+            if not text.startswith("=") and text not in ERROR_CODES:
+                return text
+        elif value is None or isinstance(value, (int, float)):
+            return value
+        elif isinstance(value, date) and not isinstance(value, datetime):
+            return value  # openpyxl gives a date the DATE_FORMAT
+    return _cell(sheet, value, number_format=number_format)
+
+
+def _widths(sheet: _Sheet) -> list[float]:
+    """Each column as wide as its widest value (CJK counting double), its header wrapping over
+    up to HEADER_LINES lines."""
+    # Each distinct value measured once: a column holds few of them (是/否, the region, a label).
+    values: list[set[object]] = [set() for _ in sheet.headers]
+    for index, row in enumerate(sheet.rows):
+        # A heading spills over its row, and so does the count in a subtotal's first cell.
+        if index not in sheet.headings:
+            for column, value in enumerate(row):
+                if column or index not in sheet.totals:
+                    values[column].add(value)
+    widths = [
+        max([math.ceil(display_width(header) / HEADER_LINES), *map(display_width, column)])
+        for header, column in zip(sheet.headers, values, strict=True)
+    ]
+    return [min(max(width + 2, MIN_WIDTH), MAX_WIDTH) for width in widths]
+
+
+def _header_height(headers: Sequence[str], widths: Sequence[float]) -> float:
+    # Excel does not grow a row for wrapped text written by a program: the height is set.
+    lines = max(math.ceil(display_width(header) / max(width - 2, 1)) for header, width in zip(headers, widths, strict=True))
+    return LINE_HEIGHT * max(lines, 1)
+
+
+def _print_setup(sheet: WriteOnlyWorksheet, spec: _Sheet, header_rows: int) -> None:
+    """Landscape, one page wide and as many tall as needed, the header rows on every page, the
+    grid printed."""
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = spec.paper
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_title_rows = f"2:{1 + header_rows}"
+    sheet.print_options.gridLines = True
+
+
+def _write_sheet(workbook: Workbook, spec: _Sheet) -> None:
+    """A sheet with its title row, bold header rows (groups merged over their columns), frozen
+    below the header, filterable, with widths that fit the content, set up for printing."""
+    sheet: WriteOnlyWorksheet = workbook.create_sheet(spec.name)
+    header_rows = 2 if spec.groups else 1
+    last_column = get_column_letter(len(spec.headers))
+    header_row = 1 + header_rows
+    # In a write-only sheet, widths, heights, panes and filters must be set before the first row.
+    widths = _widths(spec)
+    for index, width in enumerate(widths):
+        sheet.column_dimensions[get_column_letter(index + 1)].width = width
+    sheet.row_dimensions[1].height = TITLE_HEIGHT
+    sheet.row_dimensions[header_row].height = _header_height(spec.headers, widths)
+    sheet.freeze_panes = f"{get_column_letter(spec.frozen_columns + 1)}{header_row + 1}"
+    sheet.auto_filter.ref = f"A{header_row}:{last_column}{header_row + len(spec.rows)}"
+    _print_setup(sheet, spec, header_rows)
+
+    sheet.merged_cells.add(f"A1:{last_column}1")
+    sheet.append([_cell(sheet, spec.title, font=TITLE_FONT, alignment=TITLE_ALIGNMENT)])
+    if spec.groups:
+        group_row: list[object] = []
+        for group, span in spec.groups:
+            start = len(group_row) + 1
+            group_row += [_cell(sheet, group, font=BOLD, alignment=HEADER_ALIGNMENT)]
+            group_row += [None] * (span - 1)
+            if span > 1:
+                sheet.merged_cells.add(f"{get_column_letter(start)}2:{get_column_letter(start + span - 1)}2")
+        sheet.append(group_row)
+    sheet.append([_cell(sheet, header, font=BOLD, alignment=HEADER_ALIGNMENT) for header in spec.headers])
+    formats = spec.formats
+    for index, row in enumerate(spec.rows):
+        if index in spec.headings or index in spec.totals:
+            sheet.append([_cell(sheet, value, font=BOLD, number_format=formats.get(i)) if value is not None else None
+                          for i, value in enumerate(row)])
+        else:
+            sheet.append([_value(sheet, value, formats.get(i)) for i, value in enumerate(row)])
 
 
 def _yes_no(flag: bool) -> str:
     return YES if flag else NO
+
+
+def _maybe_yes_no(flag: bool | None) -> str | None:
+    return None if flag is None else _yes_no(flag)
 
 
 def _labels(codes: Iterable[str], labels: dict[str, str]) -> str:
@@ -327,35 +564,151 @@ def _labels(codes: Iterable[str], labels: dict[str, str]) -> str:
     return LIST_JOIN.join(labels.get(code, code) for code in codes)
 
 
+def _word(code: str | None, labels: dict[str, str]) -> str | None:
+    return None if code is None else labels.get(code, code)
+
+
+def _title(scope: str, today: date, sheet: str | None = None) -> str:
+    """`宜昌市/枝江市 非公有制企业党建工作分类台账（截至 2026-12-08）`; for another sheet `… · 走访记录（…）`."""
+    name = LEDGER_TITLE + (TITLE_JOIN + sheet if sheet else "")
+    return f"{scope + ' ' if scope else ''}{name}{TITLE_AS_OF.format(today.isoformat())}"
+
+
 # --- sheets --------------------------------------------------------------------------------
 
 
-def _ledger_rows(ledger: list[_LedgerRow], today: date) -> list[list[object]]:
-    rows: list[list[object]] = []
+def township(region: str) -> str | None:
+    """所属乡镇（街道）: 马家店街道 for 宜昌市/枝江市/马家店街道/某社区; None above a township."""
+    parts = region.split(SEPARATOR)
+    return parts[TOWNSHIP_LEVEL] if len(parts) > TOWNSHIP_LEVEL else None
+
+
+def _class_heading(code: str) -> str:
+    """已建立党组织：联合组建; 未建立党组织：应建未建（正式党员 3 名以上）；工作措施：单独组建党组织."""
+    if code in FORMATION_LABELS:
+        return f"{ORGANISED}：{CLASS_LABELS[code]}"
+    return f"{UNORGANISED}：{CLASS_LABELS[code]}；{RESPONSE}：{RESPONSE_LABELS[code]}"
+
+
+def _enterprise_row(number: int, item: _LedgerRow, today: date) -> list[object]:
+    e, org = item.enterprise, item.organisation
+    organised = org is not None
+    mass_orgs = set(e.mass_orgs or [])
+    return [
+        # 基本情况
+        number,
+        e.name,
+        e.credit_code,
+        MARKET_ENTITY_LABELS[rules.market_entity(e.credit_code)],
+        KIND_LABELS.get(e.kind, e.kind),
+        township(e.region),
+        e.region,
+        _word(e.location_kind, LOCATION_KIND_LABELS),
+        e.location_name,
+        e.industry,
+        # 经营情况
+        _word(e.operating_status, OPERATING_STATUS_LABELS),
+        e.employees,
+        _maybe_yes_no(e.above_scale),
+        e.revenue,
+        # 出资人
+        e.owner_name,
+        e.owner_political_status,
+        _maybe_yes_no(e.owner_is_member),
+        _maybe_yes_no(e.owner_is_secretary),
+        # 党员
+        e.party_members,
+        e.members_here,
+        e.members_elsewhere,
+        # 党组织
+        _yes_no(organised),
+        org.name if org else None,
+        _word(org.category, CATEGORY_LABELS) if org else None,
+        _word(org.formation, FORMATION_LABELS) if org else None,
+        item.parent_name,
+        org.founded_on if org else None,
+        org.secretary if org else None,
+        _word(org.secretary_source, SECRETARY_SOURCE_LABELS) if org else None,
+        None if organised else _word(e.unformed_reason, UNFORMED_REASON_LABELS),
+        _yes_no(rules.ready_to_form(item.members, organised)),
+        _yes_no(rules.priority(e.employees, organised)),
+        _yes_no(e.demonstration_point),
+        # 群团
+        *(PRESENT if code in mass_orgs else ABSENT for code in MASS_ORG_LABELS),
+        # 党建工作指导员（联系员）
+        LIST_JOIN.join(item.officers) or None,
+        item.last_visit,
+        rules.days_since(item.last_visit, today),
+        e.visit_cadence_days,
+        _yes_no(item.overdue),
+    ]
+
+
+_SUM_COLUMNS = tuple(LEDGER_HEADERS.index(header) for header in LEDGER_SUMS)
+
+
+def _total_row(text: str, rows: Sequence[Sequence[object]]) -> list[object]:
+    """A block's subtotal (or the total): the count in 序号, the sums of the numbers."""
+    total: list[object] = [None] * len(LEDGER_HEADERS)
+    total[0] = text.format(len(rows))
+    for column in _SUM_COLUMNS:
+        values = [value for row in rows if isinstance(value := row[column], (int, float))]
+        total[column] = sum(values) if values else None
+    return total
+
+
+def _ledger_sheet(ledger: list[_LedgerRow], scope: str, today: date) -> _Sheet:
+    """Class by class (LEDGER_CLASSES): its heading, its enterprises numbered on through the
+    sheet, its subtotal; the total last. A class with no enterprise keeps its heading and a
+    subtotal of 0, so the sheet says there are none."""
+    by_class: dict[str, list[_LedgerRow]] = {code: [] for code in rules.LEDGER_CLASSES}
     for item in ledger:
-        e = item.enterprise
-        rows.append([
-            CLASS_LABELS[item.ledger_class],
-            e.name,
-            e.credit_code,
-            KIND_LABELS.get(e.kind, e.kind),
-            e.region,
-            e.industry,
-            e.employees,
-            e.party_members,
-            _labels(e.mass_orgs or [], MASS_ORG_LABELS),
-            e.owner_name,
-            e.owner_political_status,
-            _yes_no(e.demonstration_point),
-            LIST_JOIN.join(item.officers),
-            item.last_visit,
-            rules.days_since(item.last_visit, today),
-            e.visit_cadence_days,
-            _yes_no(item.overdue),
-            _yes_no(rules.ready_to_form(item.members, item.organisation is not None)),
-            _yes_no(rules.priority(e.employees, item.organisation is not None)),
-        ])
-    return rows
+        by_class[item.ledger_class].append(item)
+    rows: list[list[object]] = []
+    headings: set[int] = set()
+    totals: set[int] = set()
+    every: list[list[object]] = []
+    for code, items in by_class.items():
+        headings.add(len(rows))
+        rows.append([_class_heading(code)])
+        block = [_enterprise_row(len(every) + n, item, today) for n, item in enumerate(items, 1)]
+        every += block
+        rows += block
+        totals.add(len(rows))
+        rows.append(_total_row(SUBTOTAL, block))
+    totals.add(len(rows))
+    rows.append(_total_row(GRAND_TOTAL, every))
+    return _Sheet(
+        LEDGER_SHEET, _title(scope, today), LEDGER_HEADERS, rows,
+        groups=[(group, len(headers)) for group, headers in LEDGER_GROUPS],
+        formats={LEDGER_HEADERS.index("年营业收入（万元）"): MONEY_FORMAT},
+        headings=frozenset(headings), totals=frozenset(totals), paper=Worksheet.PAPERSIZE_A3, frozen_columns=2,
+    )
+
+
+def _organisation_sort_key(item: _OrganisationRow) -> tuple[str, int, str, int]:
+    org = item.organisation
+    return (org.region, CATEGORY_ORDER.get(org.category, len(CATEGORY_ORDER)), org.name, org.id)
+
+
+def _organisation_rows(organisations: list[_OrganisationRow]) -> list[list[object]]:
+    return [
+        [
+            number,
+            item.organisation.name,
+            _word(item.organisation.category, CATEGORY_LABELS),
+            _word(item.organisation.formation, FORMATION_LABELS),
+            item.parent_name,
+            item.organisation.region,
+            item.organisation.founded_on,
+            item.organisation.secretary,
+            _word(item.organisation.secretary_source, SECRETARY_SOURCE_LABELS),
+            item.organisation.members,
+            len(item.covered),
+            LIST_JOIN.join(item.covered) or None,
+        ]
+        for number, item in enumerate(sorted(organisations, key=_organisation_sort_key), 1)
+    ]
 
 
 def _media_counts(visit: Visit) -> tuple[bool, int]:
@@ -454,7 +807,7 @@ def _feedback_rows(items: list[tuple[Feedback, str]], today: date, tz: ZoneInfo)
             enterprise_name,
             item.raised_by,
             CHANNEL_LABELS.get(item.channel, item.channel),
-            CATEGORY_LABELS.get(item.category, item.category),
+            FEEDBACK_CATEGORY_LABELS.get(item.category, item.category),
             VOICE_NOTE if feedback_store.voice_file(item.content) else item.content,
             URGENCY_LABELS.get(item.urgency, item.urgency),
             STATUS_LABELS.get(item.status, item.status),
@@ -467,20 +820,31 @@ def _feedback_rows(items: list[tuple[Feedback, str]], today: date, tz: ZoneInfo)
     return rows
 
 
-def _founding_rows(foundings: list[tuple[Founding, str, str, str]]) -> list[list[object]]:
-    return [
-        [
-            enterprise_name,
-            region,
+def _covered_ids(founding: Founding) -> list[int]:
+    # Records made before joint branches were recorded as such name only their enterprise.
+    return list(dict.fromkeys([founding.enterprise_id, *(int(i) for i in founding.enterprise_ids or [])]))
+
+
+def _founding_rows(foundings: list[_FoundingRow], names: dict[int, str]) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for item in foundings:
+        founding = item.founding
+        covered = [names[i] for i in _covered_ids(founding) if i in names]
+        rows.append([
+            item.name,
+            ACTION_LABELS.get(founding.action, founding.action),
+            LIST_JOIN.join(covered),
+            len(covered),
+            item.region,
             founding.founded_on,
-            CATEGORY_LABELS.get(founding.category, founding.category),
-            FORMATION_LABELS.get(founding.formation, founding.formation),
+            _word(founding.category, CATEGORY_LABELS),
+            _word(founding.formation, FORMATION_LABELS),
             founding.secretary,
+            _word(founding.secretary_source, SECRETARY_SOURCE_LABELS),
             founding.members,
-            officer_name,
-        ]
-        for founding, enterprise_name, region, officer_name in foundings
-    ]
+            item.officer,
+        ])
+    return rows
 
 
 # Characters that Windows, where the ledger is usually opened, refuses in a file name.
@@ -516,8 +880,9 @@ class _Tally:
         self.priority += rules.priority(e.employees, item.organisation is not None)
 
     def row(self, dimension: str, name: str) -> list[object]:
-        coverage = self.on_time / self.enterprises if self.enterprises else None
-        return [dimension, name, self.enterprises, self.on_time, coverage, self.ready, self.priority]
+        # 按期走访率: the enterprises visited within their cadence, never a 覆盖率 (OFFICIAL-FORMATS.md § 1).
+        on_time_rate = self.on_time / self.enterprises if self.enterprises else None
+        return [dimension, name, self.enterprises, self.on_time, on_time_rate, self.ready, self.priority]
 
 
 def _summary_rows(ledger: list[_LedgerRow], scope: str) -> list[list[object]]:
@@ -566,15 +931,20 @@ async def build_ledger_with_counts(
     scope = normalize_region(scope)
     enterprises = await _enterprises(session, scope)
     officers = await _officer_names(session, scope)
+    organisations = await _organisations(session, scope, today)
     visits = await _visits(session, scope, visits_since)
     people = sorted(await _people(session, scope), key=_people_sort_key)
     feedback = await _feedback(session, scope)
     foundings = await _foundings(session, scope)
+    names = await _enterprise_names(
+        session, {i for item in foundings for i in _covered_ids(item.founding)}, {e.id: e.name for e, *_ in enterprises}
+    )
     # Sorted here rather than in SQL: PostgreSQL and SQLite collate Chinese differently.
     ledger = sorted(
         (
-            _LedgerRow(e, org, last, officers.get(e.id, ()), rules.overdue(last, e.visit_cadence_days, today))
-            for e, org, last in enterprises
+            _LedgerRow(e, org, parent or (org.parent_name if org else None), last, officers.get(e.id, ()),
+                       rules.overdue(last, e.visit_cadence_days, today))
+            for e, org, parent, last in enterprises
         ),
         key=_sort_key,
     )
@@ -582,11 +952,12 @@ async def build_ledger_with_counts(
     # Seconds of CPU for a county (pure Python over the rows read above, nothing loaded on
     # access): in a worker thread, so the bot's event loop goes on answering officers meanwhile
     # instead of stalling for the whole workbook (7.4 s for the biggest county's before).
-    data = await asyncio.to_thread(_workbook, ledger, visits, people, feedback, foundings, summary, today, tz)
+    data = await asyncio.to_thread(_workbook, scope, today, tz, ledger, organisations, visits, people, feedback,
+                                   _founding_rows(foundings, names), summary)
 
     counts = {
-        "enterprises": len(ledger), "visits": len(visits), "people": len(people), "feedback": len(feedback),
-        "foundings": len(foundings), "summary": len(summary),
+        "enterprises": len(ledger), "organisations": len(organisations), "visits": len(visits),
+        "people": len(people), "feedback": len(feedback), "foundings": len(foundings), "summary": len(summary),
     }
     await audit.record(
         session, actor_id=actor_id, actor_label=actor_label, action="export", entity="ledger", entity_id=None,
@@ -597,17 +968,25 @@ async def build_ledger_with_counts(
 
 
 def _workbook(
-    ledger: list[_LedgerRow], visits: list[tuple[Visit, str, str, str]],
-    people: list[tuple[Person, str, str, str, date | None]], feedback: list[tuple[Feedback, str]],
-    foundings: list[tuple[Founding, str, str, str]], summary: list[list[object]], today: date, tz: ZoneInfo,
+    scope: str, today: date, tz: ZoneInfo, ledger: list[_LedgerRow], organisations: list[_OrganisationRow],
+    visits: list[tuple[Visit, str, str, str]], people: list[tuple[Person, str, str, str, date | None]],
+    feedback: list[tuple[Feedback, str]], foundings: list[list[object]], summary: list[list[object]],
 ) -> bytes:
     workbook = Workbook(write_only=True)
-    _write_sheet(workbook, LEDGER_SHEET, LEDGER_HEADERS, _ledger_rows(ledger, today))
-    _write_sheet(workbook, VISITS_SHEET, VISIT_HEADERS, _visit_rows(visits, tz))
-    _write_sheet(workbook, PEOPLE_SHEET, PEOPLE_HEADERS, _people_rows(people, today))
-    _write_sheet(workbook, FEEDBACK_SHEET, FEEDBACK_HEADERS, _feedback_rows(feedback, today, tz))
-    _write_sheet(workbook, FOUNDINGS_SHEET, FOUNDING_HEADERS, _founding_rows(foundings))
-    _write_sheet(workbook, SUMMARY_SHEET, SUMMARY_HEADERS, summary, formats={4: PERCENT_FORMAT})
+    sheets = (
+        _ledger_sheet(ledger, scope, today),
+        _Sheet(ORGANISATIONS_SHEET, _title(scope, today, ORGANISATIONS_SHEET), ORGANISATION_HEADERS,
+               _organisation_rows(organisations)),
+        _Sheet(VISITS_SHEET, _title(scope, today, VISITS_SHEET), VISIT_HEADERS, _visit_rows(visits, tz)),
+        _Sheet(PEOPLE_SHEET, _title(scope, today, PEOPLE_SHEET), PEOPLE_HEADERS, _people_rows(people, today)),
+        _Sheet(FEEDBACK_SHEET, _title(scope, today, FEEDBACK_SHEET), FEEDBACK_HEADERS,
+               _feedback_rows(feedback, today, tz)),
+        _Sheet(FOUNDINGS_SHEET, _title(scope, today, FOUNDINGS_SHEET), FOUNDING_HEADERS, foundings),
+        _Sheet(SUMMARY_SHEET, _title(scope, today, SUMMARY_SHEET), SUMMARY_HEADERS, summary,
+               formats={SUMMARY_HEADERS.index("按期走访率"): PERCENT_FORMAT}),
+    )
+    for sheet in sheets:
+        _write_sheet(workbook, sheet)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

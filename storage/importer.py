@@ -71,6 +71,7 @@ MESSAGES = {
     "no_header": "找不到表头行：前 {rows} 行中没有一行含有“企业名称”“统一社会信用代码”等列名",
     "missing_columns": "缺少必需的列：{missing}。文件中的列：{found}",
     "duplicate_column": "“{first}”和“{second}”是同一列（{column}），请只保留一列",
+    "header_alias_unused": "“{header}” → 与“{used}”同义，已按“{used}”读取",
     "header_rows": "表头：第 {rows} 行",
     "header_column": "“{header}” → {column}",
     "header_serial": "“{header}” → 序号，已忽略",
@@ -80,6 +81,7 @@ MESSAGES = {
     "skipped_total": "合计行，已跳过",
     "skipped_note": "说明行（{text}），已跳过",
     "skipped_blank": "空行，已跳过",
+    "skipped_heading": "分组标题（{text}），已跳过",
     "skipped_blanks": "第 {first}–{last} 行：空行，已跳过",
     "required": "{column}为空",
     "too_long": "{column}过长（{length} 个字符，最多 {limit} 个）",
@@ -180,6 +182,10 @@ COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     "location_name": ("园区楼宇名称", ("园区楼宇名称", "location_name", "园区（楼宇）名称", "坐落名称", "所在园区",
                                        "所在楼宇", "园区名称", "楼宇名称")),
     "mass_orgs": ("群团组织", ("群团组织", "mass_orgs", "已建群团组织")),
+    # A column per mass organisation, 有/无 (the ledger's 群团 group).
+    "has_union": ("工会", ("工会", "是否建立工会", "工会组织")),
+    "has_youth_league": ("共青团", ("共青团", "是否建立共青团", "团组织")),
+    "has_women": ("妇联", ("妇联", "是否建立妇联", "妇女组织")),
     "owner_name": ("业主姓名", ("业主姓名", "owner_name", "业主", "负责人", "出资人姓名", "出资人", "法定代表人",
                                 "法定代表人姓名")),
     "owner_political_status": ("业主政治面貌", ("业主政治面貌", "owner_political_status", "出资人政治面貌",
@@ -194,6 +200,10 @@ COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     "officer": ("联系员", ("联系员", "officer", "联系员姓名", "党建工作联系员", "党建工作指导员（联系员）",
                            "党建工作指导员", "指导员", "指导员姓名")),
 }
+# Headers that name a narrower part of a field (the township of a region): when the file also
+# has the field's full column, that one is read.
+NARROWER = {"region": ("所属乡镇（街道）", "所属乡镇", "所在乡镇（街道）", "所在乡镇", "乡镇（街道）", "乡镇街道", "所属街道",
+                       "所在镇（街道）")}
 REQUIRED = ("name", "credit_code", "region")
 
 # Headers known and left out, each with why: the file's own numbering, what the bot computes
@@ -271,6 +281,7 @@ CHOICES: dict[str, Choice] = {
         "工会": "union", "共青团": "youth_league", "妇联": "women", "团组织": "youth_league",
         "团支部": "youth_league", "妇女组织": "women", "妇委会": "women"}),
     "yes_no": Choice((YES, NO), None, _YES_NO),
+    "present": Choice((YES, NO), None, _YES_NO | {"有": YES, "无": NO, "已建": YES, "未建": NO}),
     "above_scale": Choice((YES, NO), None, _YES_NO | {
         "规上": YES, "规模以上": YES, "规上企业": YES, "规下": NO, "规模以下": NO, "规下企业": NO}),
 }
@@ -279,7 +290,10 @@ CHOICE_OF = {"kind": "kind", "operating_status": "operating_status", "location_k
              "unformed_reason": "unformed_reason", "org_formation": "org_formation",
              "org_secretary_source": "secretary_source", "mass_orgs": "mass_orgs", "demonstration_point": "yes_no",
              "owner_is_member": "yes_no", "owner_is_secretary": "yes_no", "organised": "yes_no",
-             "above_scale": "above_scale"}
+             "above_scale": "above_scale", "has_union": "present", "has_youth_league": "present",
+             "has_women": "present"}
+# The mass organisation each 有/无 column stands for.
+MASS_ORG_COLUMNS = {"has_union": MassOrg.UNION, "has_youth_league": MassOrg.YOUTH_LEAGUE, "has_women": MassOrg.WOMEN}
 
 # What a 党组织 cell may say besides a full name: that there is none, or of which kind the
 # organisation is. A kind given by its category alone (党支部) says 单独组建 unless another
@@ -465,6 +479,7 @@ def fold_header(text: str) -> str:
 
 
 _HEADER_KEYS = {fold_header(alias): key for key, (_, aliases) in COLUMNS.items() for alias in aliases}
+NARROWER_HEADERS = {key: frozenset(map(fold_header, aliases)) for key, aliases in NARROWER.items()}
 _IGNORED_KEYS = {fold_header(alias): reason for reason, aliases in IGNORED.items() for alias in aliases}
 
 
@@ -503,9 +518,20 @@ def _map(headers: Sequence[_Header]) -> HeaderMap:
             understood.append(MESSAGES[reason or "header_unknown"].format(header=header.shown))
             continue
         if key in seen:
-            raise ImportFileError(
-                MESSAGES["duplicate_column"].format(first=seen[key], second=header.shown, column=COLUMNS[key][0])
-            )
+            # 所属地区 (the full path) beside a column of the township alone (the ledger's
+            # 所属乡镇（街道）): the full one is read. Two columns for one field otherwise are ambiguous.
+            narrower = NARROWER_HEADERS.get(key, frozenset())
+            if fold_header(seen[key]) in narrower and fold_header(header.shown) not in narrower:
+                previous = next(i for i, k in columns.items() if k == key)
+                del columns[previous]
+                understood.append(MESSAGES["header_alias_unused"].format(header=seen[key], used=header.shown))
+            elif fold_header(header.shown) in narrower and fold_header(seen[key]) not in narrower:
+                understood.append(MESSAGES["header_alias_unused"].format(header=header.shown, used=seen[key]))
+                continue
+            else:
+                raise ImportFileError(
+                    MESSAGES["duplicate_column"].format(first=seen[key], second=header.shown, column=COLUMNS[key][0])
+                )
         seen[key] = header.shown
         columns[index] = key
         understood.append(MESSAGES["header_column"].format(header=header.shown, column=COLUMNS[key][0]))
@@ -682,6 +708,11 @@ def _skip_reason(cells: Sequence[str], header: HeaderMap) -> str | None:
     if filled and NOTE_PATTERN.match(filled[0]):
         text = filled[0] if len(filled[0]) <= 20 else filled[0][:20] + "…"
         return MESSAGES["skipped_note"].format(text=text)
+    if len(filled) == 1 and cells and cells[0].strip() == filled[0] and not filled[0].isdigit():
+        # A heading over a block of rows in the first column alone (the ledger's class headings:
+        # 已建立党组织：联合组建).
+        text = filled[0] if len(filled[0]) <= 20 else filled[0][:20] + "…"
+        return MESSAGES["skipped_heading"].format(text=text)
     return None
 
 
@@ -980,6 +1011,9 @@ def _organisation(raw: dict[str, str], reading: Reading, problems: list[str]) ->
 
 def _mass_orgs(raw: dict[str, str], reading: Reading, problems: list[str]) -> tuple[MassOrg, ...] | None:
     value = raw.get("mass_orgs", "").strip()
+    flags = {org: _flag(raw, key, reading, problems) for key, org in MASS_ORG_COLUMNS.items()}
+    if not value and any(flag is not None for flag in flags.values()):
+        return tuple(org for org in MassOrg if flags.get(org))
     if not value:
         return None
     if value.casefold() in NO_MASS_ORGS:

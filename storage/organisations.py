@@ -216,7 +216,7 @@ async def cover(session: AsyncSession, organisation: PartyOrganisation, enterpri
     return changed
 
 
-async def uncover(session: AsyncSession, enterprise: Enterprise, *, on: date | None, actor_id: int | None,
+async def uncover(session: AsyncSession, enterprise: Enterprise, *, on: date, actor_id: int | None,
                   actor_label: str, now: datetime) -> None:
     """The enterprise is covered by no organisation from `on` (it left a joint branch, the
     organisation was dissolved)."""

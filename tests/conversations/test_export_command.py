@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from datetime import UTC, date, datetime
 
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,6 +16,16 @@ from storage.enums import Role
 from storage.models import AuditEntry, Enterprise, Feedback, Founding, Person, User
 from storage.uow import unit_of_work
 from tests.conversations.conftest import NOW, Talk, World
+
+
+def _column(workbook: Workbook, sheet: str, header: str) -> list[object]:
+    """The values of one column below its header (the ledger has a title row, and on the
+    enterprise sheet a row of group headers, above it); on the enterprise sheet only the
+    enterprises' rows, whose 序号 is a number, not the classes' headings and subtotals."""
+    header_row = 3 if sheet == "分类台账" else 2
+    header_cells, *rows = workbook[sheet].iter_rows(min_row=header_row, values_only=True)
+    index = list(header_cells).index(header)
+    return [row[index] for row in rows if sheet != "分类台账" or isinstance(row[0], int)]
 
 
 async def _records_in_and_out_of_the_city(factory: async_sessionmaker[AsyncSession], world: World) -> None:
@@ -61,14 +71,14 @@ async def test_supervisor_receives_the_ledger_of_their_region(
     assert "企业 4 家" in caption and "党员发展 1 人" in caption and "新建党组织 1 个" in caption
 
     workbook = load_workbook(io.BytesIO(content))
-    assert workbook.sheetnames == ["分类台账", "走访记录", "党员发展", "业主诉求", "新建党组织", "汇总"]
-    enterprises = {row[1] for row in workbook["分类台账"].iter_rows(min_row=2, values_only=True)}
+    assert workbook.sheetnames == ["分类台账", "党组织", "走访记录", "党员发展", "业主诉求", "新建党组织", "汇总"]
+    enterprises = set(_column(workbook, "分类台账", "企业名称"))
     # The city: 枝江市's three and 远安县's one; 荆州市 is another city.
     assert enterprises == {"枝江市楚韵纺织有限公司", "枝江市白洋港机械制造有限公司", "枝江市董市镇酒业有限公司",
                            "远安县楚韵茶业有限公司"}
-    assert [row[0] for row in workbook["党员发展"].iter_rows(min_row=2, values_only=True)] == ["宜昌申请人"]
-    assert [row[5] for row in workbook["业主诉求"].iter_rows(min_row=2, values_only=True)] == ["宜昌招工难"]
-    assert [row[5] for row in workbook["新建党组织"].iter_rows(min_row=2, values_only=True)] == ["宜昌书记"]
+    assert _column(workbook, "党员发展", "姓名") == ["宜昌申请人"]
+    assert _column(workbook, "业主诉求", "内容") == ["宜昌招工难"]
+    assert _column(workbook, "新建党组织", "书记") == ["宜昌书记"]
 
     async with factory() as session:
         entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "export"))
@@ -104,7 +114,7 @@ async def test_admin_of_a_county_receives_only_that_county(
     filename, content = call.files["document"]
     assert filename == "台账-远安县-20261125.xlsx"
     workbook = load_workbook(io.BytesIO(content))
-    assert [row[1] for row in workbook["分类台账"].iter_rows(min_row=2, values_only=True)] == ["远安县楚韵茶业有限公司"]
+    assert _column(workbook, "分类台账", "企业名称") == ["远安县楚韵茶业有限公司"]
     for title in ("走访记录", "党员发展", "业主诉求", "新建党组织"):
-        assert workbook[title].max_row == 1, title  # the header only: nothing of 枝江市 or 荆州市
+        assert workbook[title].max_row == 2, title  # the title and the header only: nothing of 枝江市 or 荆州市
     assert emulator.violations == []
