@@ -6,6 +6,14 @@ tests can rely on it. The sandbox logs in as the officer 王芳 of 枝江市, wh
 overdue enterprise (枝江市楚韵纺织有限公司, visited 45 days ago) and one recently visited
 (枝江市白洋港机械制造有限公司, 12 days ago).
 
+The registry has the shape a county's has (OFFICIAL-FORMATS.md): party organisations as records
+— their own (党支部, 党总支, 党委 of the large and restructured firms), joint branches of 2 to 5
+small firms of a township, 园区 or 楼宇, 挂靠 to a community's, village's or market's organisation —
+each with its 隶属, secretary and where the secretary comes from (a few sent by the county), founded
+over ten years (a few this quarter, some on a date not known); enterprises with 经营状态, 年营业收入
+and 规上, 园区/楼宇, members' 组织关系 here or elsewhere, and, without an organisation, the reason;
+and the officers' /found records of the organisations founded on their watch.
+
 Like every storage function, `seed_demo` never commits; each row it creates gets an audit
 entry labelled `seed-demo`, so demo rows can be told apart from real ones.
 """
@@ -234,13 +242,13 @@ _OWN = (_Org.BRANCH, _Org.GENERAL_BRANCH, _Org.COMMITTEE)  # 单独组建
 JOINT_BRANCH_SIZE = 5  # enterprises of one township, 园区 or 楼宇 per joint branch, at most
 
 # Where secretaries come from (书记来源): firms with their own organisation mostly choose a manager,
-# or the owner where the owner is a member; joint branches are where the county sends cadres
-# (the practice's "下派了24名干部任书记": about one organisation in ten).
-_OWN_SOURCES = ((SecretarySource.MANAGER.value, 72), (SecretarySource.SENT.value, 8),
+# or the owner where the owner is a member; joint branches are where the county sends cadres. The
+# practice's county "下派了24名干部任书记": a few in a hundred organisations.
+_OWN_SOURCES = ((SecretarySource.MANAGER.value, 75), (SecretarySource.SENT.value, 5),
                 (SecretarySource.OTHER.value, 20))
 _OWNER_SECRETARY = 0.45  # of the firms with their own organisation whose owner is a member
-_JOINT_SOURCES = ((SecretarySource.SENT.value, 35), (SecretarySource.MANAGER.value, 25),
-                  (SecretarySource.OWNER.value, 25), (SecretarySource.OTHER.value, 15))
+_JOINT_SOURCES = ((SecretarySource.SENT.value, 28), (SecretarySource.MANAGER.value, 30),
+                  (SecretarySource.OWNER.value, 25), (SecretarySource.OTHER.value, 17))
 
 # 园区 and 楼宇 of each county: (kind, name, the industries settled there; empty: any of
 # `_MANUFACTURING`). Chemical firms sit in the chemical parks (化工园), offices in the city's towers.
@@ -284,8 +292,12 @@ _NEIGHBOURHOODS = ("团结", "新华", "胜利", "建设", "光明", "幸福", "
 _UNFORMED_FEW = ((UnformedReason.TOO_FEW_MEMBERS.value, 85), (UnformedReason.OTHER.value, 5), ("", 10))
 _UNFORMED_ENOUGH = ((UnformedReason.OWNER_UNSUPPORTIVE.value, 45), (UnformedReason.NO_GUIDANCE.value, 40),
                     (UnformedReason.OTHER.value, 10), ("", 5))
-# Founding dates: over ten years, a few this year and this quarter, some not known (imported).
-_THIS_QUARTER, _THIS_YEAR, _UNDATED = 0.04, 0.08, 0.10
+# Founding dates: over ten years (a year brings about one organisation in ten, a quarter two or
+# three in a hundred, as at the city's scale), some not known (imported). The demo's sample of
+# some 60 organisations draws a few more in this quarter and this year, so that the sandbox's
+# 季报 and 年终统计 have some whatever the day.
+_UNDATED = 0.10
+DEMO_RECENT = (0.03, 0.05)  # shares drawn in this quarter and in this year besides
 _GUIDED = 0.85  # of the organisations founded while an officer looked after the firm, those recorded by /found
 # The fields `_organisations` settles on each enterprise (the city copies them into its rows).
 SETTLED = ("party_members", "members_here", "members_elsewhere", "unformed_reason", "owner_is_secretary")
@@ -518,24 +530,26 @@ async def seed_demo(session: AsyncSession, *, today: date, seed: int = 2026) -> 
 _Formed = list[tuple[PartyOrganisation, list[Enterprise]]]
 
 
-def _organisations(rng: random.Random, generated: list[tuple[Enterprise, _Org]], today: date) -> _Formed:
+def _organisations(rng: random.Random, generated: list[tuple[Enterprise, _Org]], today: date, *,
+                   recent: tuple[float, float] = DEMO_RECENT) -> _Formed:
     """The party organisations of the generated enterprises, as a county's registry has them:
     one of its own (单独组建) for each enterprise given one; joint branches of 2 to
     `JOINT_BRANCH_SIZE` small firms of one 园区, 楼宇 or township (联合组建); one attached (挂靠) to
     its community's, village's or market's organisation for a shop or co-operative. Each with its
-    隶属, secretary and founding date; the enterprises get their settled fields (`SETTLED`)."""
+    隶属, secretary and founding date (`recent`: the shares founded this quarter and this year
+    besides the ten years' pace); the enterprises get their settled fields (`SETTLED`)."""
     formed: _Formed = []
     places: dict[str, list[Enterprise]] = defaultdict(list)
     for enterprise, org in generated:
         if org == _Org.JOINT_BRANCH:
             places[enterprise.location_name or enterprise.region].append(enterprise)
         elif org == _Org.ATTACHED:
-            formed.append((_attached(rng, enterprise, today), [enterprise]))
+            formed.append((_attached(rng, enterprise, _Dates(today, recent)), [enterprise]))
         elif org != _Org.NONE:
-            formed.append((_own(rng, enterprise, org, today), [enterprise]))
+            formed.append((_own(rng, enterprise, org, _Dates(today, recent)), [enterprise]))
     for _place, firms in sorted(places.items()):
         for n, group in enumerate(_groups(rng, firms), start=1):
-            formed.append((_joint(rng, group, n, today), group))
+            formed.append((_joint(rng, group, n, _Dates(today, recent)), group))
     organised = {id(firm) for _organisation, firms in formed for firm in firms}
     for enterprise, _org in generated:
         if id(enterprise) not in organised:
@@ -557,7 +571,7 @@ def _groups(rng: random.Random, firms: list[Enterprise]) -> list[list[Enterprise
     return groups
 
 
-def _own(rng: random.Random, enterprise: Enterprise, org: _Org, today: date) -> PartyOrganisation:
+def _own(rng: random.Random, enterprise: Enterprise, org: _Org, dates: _Dates) -> PartyOrganisation:
     """单独组建: the enterprise's own 党支部, 党总支 or 党委, its secretary the owner where the owner
     is a member and holds it."""
     category, formation = _ORG_KINDS[org]
@@ -579,10 +593,10 @@ def _own(rng: random.Random, enterprise: Enterprise, org: _Org, today: date) -> 
         parent = _township_committee(county, township) if rng.random() < 0.6 else _county_committee(county)
     secretary = enterprise.owner_name if enterprise.owner_is_secretary else _person(rng)
     return _organisation(rng, standard_name(enterprise.name, category), category, formation, [enterprise],
-                         parent=parent, secretary=secretary, source=source, today=today)
+                         parent=parent, secretary=secretary, source=source, dates=dates)
 
 
-def _joint(rng: random.Random, firms: list[Enterprise], n: int, today: date) -> PartyOrganisation:
+def _joint(rng: random.Random, firms: list[Enterprise], n: int, dates: _Dates) -> PartyOrganisation:
     """联合组建: the `n`-th joint branch of its place (第二…), at least three members together."""
     short = rules.READY_TO_FORM_MIN_MEMBERS - sum(firm.party_members or 0 for firm in firms)
     for firm in firms:
@@ -612,10 +626,10 @@ def _joint(rng: random.Random, firms: list[Enterprise], n: int, today: date) -> 
     name = joint_name(place_of(firms), OrgCategory.BRANCH)
     secretary = holder.owner_name if holder is not None and holder.owner_name else _person(rng)
     return _organisation(rng, numbered(name, n) if n > 1 else name, OrgCategory.BRANCH, Formation.JOINT, firms,
-                         parent=parent, secretary=secretary, source=source, today=today)
+                         parent=parent, secretary=secretary, source=source, dates=dates)
 
 
-def _attached(rng: random.Random, enterprise: Enterprise, today: date) -> PartyOrganisation:
+def _attached(rng: random.Random, enterprise: Enterprise, dates: _Dates) -> PartyOrganisation:
     """挂靠: the firm's members belong to the community's or village's organisation (a shop's,
     sometimes to the market's): recorded as /found records it, named after the firm, with the
     host as its 隶属 and the host's secretary."""
@@ -629,30 +643,38 @@ def _attached(rng: random.Random, enterprise: Enterprise, today: date) -> PartyO
         host = f"中共{county}{township}{neighbourhood}{'社区' if township.endswith('街道') else '村'}委员会"
     return _organisation(rng, standard_name(enterprise.name, OrgCategory.BRANCH), OrgCategory.BRANCH,
                          Formation.ATTACHED, [enterprise], parent=host, secretary=_person(rng),
-                         source=SecretarySource.OTHER.value, today=today)
+                         source=SecretarySource.OTHER.value, dates=dates)
 
 
 def _organisation(rng: random.Random, name: str, category: OrgCategory, formation: Formation,
                   firms: list[Enterprise], *, parent: str, secretary: str | None, source: str,
-                  today: date) -> PartyOrganisation:
+                  dates: _Dates) -> PartyOrganisation:
     # Its members are the covered enterprises' formal members whose 组织关系 is there.
     members = sum(rules.founding_members(firm.party_members, firm.members_here) for firm in firms)
     return PartyOrganisation(
         name=name, name_inferred=False, category=category.value, formation=formation.value, parent_name=parent,
-        region=common_region(firm.region for firm in firms), founded_on=_founded_on(rng, today),
+        region=common_region(firm.region for firm in firms), founded_on=_founded_on(rng, dates),
         secretary=secretary, secretary_source=source, members=members,
     )
 
 
-def _founded_on(rng: random.Random, today: date) -> date | None:
-    """Over the last ten years, a few this quarter and this year; some not known (imported from a
-    registry without 成立时间). Never today: the records of a founding are filed the day it was."""
+@dataclass(frozen=True)
+class _Dates:
+    today: date
+    recent: tuple[float, float]  # shares founded this quarter and this year besides the ten years'
+
+
+def _founded_on(rng: random.Random, dates: _Dates) -> date | None:
+    """Over the last ten years, and `dates.recent` this quarter and this year besides; some not
+    known (imported from a registry without 成立时间). Never today: the records of a founding are
+    filed the day it was."""
+    today, (this_quarter, this_year) = dates.today, dates.recent
     roll = rng.random()
-    if roll < _THIS_QUARTER:
+    if roll < this_quarter:
         since = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
-    elif roll < _THIS_QUARTER + _THIS_YEAR:
+    elif roll < this_quarter + this_year:
         since = date(today.year, 1, 1)
-    elif roll < _THIS_QUARTER + _THIS_YEAR + _UNDATED:
+    elif roll < this_quarter + this_year + _UNDATED:
         return None
     else:
         since = today - timedelta(days=3650)
