@@ -507,7 +507,6 @@ class _City:
             row = by_id[firm.id]
             for column in demo.SETTLED:
                 row[column] = getattr(stand_in, column)
-            row["unformed_reason"] = None if firm.id in self.org_of else row["unformed_reason"]
             firm.members = row["party_members"]
             # A joint branch wished for but left alone in its place is none.
             firm.org = firm.org if firm.id in self.org_of else demo._Org.NONE.value
