@@ -204,7 +204,7 @@ def _covered_on(day: date) -> Subquery:
     """The enterprises covered on `day`, one row each, with how: `single` 1 when by an organisation
     of their own, `formal` 1 when by one formed 单独 or 联合 (0 for 挂靠 only).
 
-    Joined to the enterprises once, rather than an EXISTS per figure: a dozen correlated
+    Joined to the enterprises once, rather than an EXISTS per figure: ten correlated
     subqueries made PostgreSQL's cost estimate cross its JIT thresholds, and compiling them
     took 1.4 s of the 1.5 s the city's figures took."""
     formation = PartyOrganisation.formation

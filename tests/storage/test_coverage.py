@@ -256,7 +256,7 @@ async def test_the_year_end_reproduces_the_practices_figures_from_a_data_set_bui
 async def test_the_figures_read_each_enterprises_coverage_once_not_a_subquery_per_figure(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    """A correlated subquery per figure and enterprise (a dozen for 20,000 enterprises) made
+    """A correlated subquery per figure and enterprise (ten, over 20,000 enterprises) made
     PostgreSQL's estimate cross its JIT thresholds: compiling took 1.4 s of the city's 1.5 s
     (bench/README.md, the official figures). The coverage and the assignments of the day are
     joined to the enterprises once; neither backend plans a subquery per enterprise."""
