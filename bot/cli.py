@@ -236,7 +236,8 @@ async def _seed_city(factory: Any, args: argparse.Namespace, today: Any) -> int:
     _out(f"城市数据已载入（{time.perf_counter() - started:.1f} 秒）：{built.counties} 个县市区，企业 {built.enterprises} 家，"
          f"联络员 {built.officers} 人，督导 {built.supervisors} 人，管理员 {built.admins} 人，业主 {built.owners} 人；"
          f"{built.history_start} 至 {built.today}：走访 {built.visits} 条，党员发展 {built.people} 人"
-         f"（考察记录 {built.review_notes} 条），业主诉求 {built.feedback} 条，新建党组织 {built.foundings} 个，"
+         f"（考察记录 {built.review_notes} 条），业主诉求 {built.feedback} 条，党组织 {built.organisations} 个"
+         f"（其中指导新建 {built.foundings} 个），"
          f"联系分配 {built.assignments} 条")
     return 0
 

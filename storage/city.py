@@ -4,8 +4,10 @@ Yichang as the design sizes it (DESIGN.md › Targets): the 13 real county-level
 their townships, 20,000 enterprises, 2,000 officers with their assignments, supervisors for the
 city and for each county, and a year of activity — 200,000 visits, 5,000 people in member
 development at every stage (with their half-yearly reviews), 10,000 owner requests in every
-status, 300 party organisations founded. `years=10` is ten years of history at the same pace
-(2,000,000 visits, 100,000 requests, 3,000 foundings; people in development keep their yearly
+status, and the registry's party organisations as the demo makes them (`demo._organisations`:
+about 8,500, joint branches, 挂靠, 隶属, secretaries), with 300 of them founded during the year on
+an officer's watch and recorded by /found. `years=10` is ten years of history at the same pace
+(2,000,000 visits, 100,000 requests, 3,000 founding records; people in development keep their yearly
 intake, see `_City.people`) with the same enterprises and officers, who rotate between
 enterprises over the years, so the assignments carry history too.
 
@@ -43,6 +45,7 @@ from storage.enums import (
     EnterpriseKind,
     FeedbackCategory,
     FeedbackStatus,
+    OperatingStatus,
     Role,
     Stage,
     Urgency,
@@ -121,6 +124,7 @@ class CitySummary:
     foundings: int
     stages: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
+    organisations: int = 0
 
 
 # --- vocabulary beyond the demo's -------------------------------------------------------------
@@ -349,8 +353,9 @@ class _City:
         self.enterprise_rows: list[dict[str, Any]] = []
         self.officers: list[_Officer] = []
         self.firms: list[_Firm] = []
-        # enterprise id → (organisation id, name, category, formation)
-        self.org_of: dict[int, tuple[int, str, str, str]] = {}
+        self.org_of: dict[int, int] = {}  # enterprise id → its organisation's id
+        # (organisation id, the organisation, the ids of the enterprises it covers, the first first)
+        self.formed: list[tuple[int, PartyOrganisation, list[int]]] = []
         self.counts: dict[str, int] = {}
         self.stages: dict[str, int] = {}
         self.statuses: dict[str, int] = {}
@@ -443,7 +448,10 @@ class _City:
             industry = rng.choice(industries)
             name = self._unique(names, lambda: self._company_name(kind, county, township, industry))
             employees = demo._company_size(rng, kind)
-        party_org, members = demo._party(rng, kind, employees)
+        economics = demo._economics(rng, kind, cooperative, county, industry, employees)
+        party_org, members = demo._party(rng, kind, employees, cooperative=cooperative,
+                                         status=OperatingStatus(economics["operating_status"]),
+                                         above_scale=bool(economics["above_scale"]))
         if status == "中共党员":
             members = max(members, 1)
         members = min(members, employees)
@@ -459,44 +467,49 @@ class _City:
             "credit_code": demo._credit_code(rng, prefix, county, prefix != "91" or rng.random() < 0.6, codes),
             "kind": kind.value, "region": region, "industry": industry, "employees": employees,
             "party_members": members, "members_here": None, "members_elsewhere": None, "party_org_id": None,
-            "unformed_reason": None, "operating_status": "operating", "above_scale": None, "revenue": None,
-            "location_kind": None, "location_name": None, "owner_is_member": status == "中共党员",
-            "owner_is_secretary": None,
+            "unformed_reason": None, **economics, "owner_is_member": status == "中共党员", "owner_is_secretary": None,
             "mass_orgs": demo._mass_orgs(rng, kind, employees), "owner_name": owner, "owner_political_status": status,
-            "demonstration_point": party_org in (demo._Org.BRANCH, demo._Org.GENERAL_BRANCH, demo._Org.COMMITTEE)
-            and rng.random() < 0.25,
+            "demonstration_point": party_org in demo._OWN and rng.random() < 0.25,
             "visit_cadence_days": cadence, "created_at": created, "updated_at": created,
         }
         firm = _Firm(eid, county, region, kind.value, cooperative, employees, members, party_org.value, cadence, owner)
         return row, firm
 
     def organisations(self, ids: _Ids) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """The party organisations of the city (rows and coverage rows) as the demo makes them:
-        one per enterprise with its own, a joint branch per few enterprises of a township; the
-        enterprise rows get their `party_org_id`."""
-        generated: list[tuple[Enterprise, demo._Org]] = []
+        """The party organisations of the city (rows and coverage rows) as the demo makes them
+        (`demo._organisations`: their own, joint branches of a township, 园区 or 楼宇, 挂靠); the
+        enterprise rows get their `party_org_id` and the fields the organisations settle."""
         by_id: dict[int, dict[str, Any]] = {row["id"]: row for row in self.enterprise_rows}
-        for firm in self.firms:
-            row = by_id[firm.id]
-            generated.append((Enterprise(id=firm.id, name=row["name"], region=firm.region,
-                                         party_members=firm.members), demo._Org(firm.org)))
+        columns = ("id", "name", "credit_code", "kind", "region", "employees", "party_members", "owner_name",
+                   "owner_is_member", "operating_status", "location_kind", "location_name")
+        generated = [(Enterprise(**{c: by_id[firm.id][c] for c in columns}), demo._Org(firm.org))
+                     for firm in self.firms]
         org_rows: list[dict[str, Any]] = []
         coverage: list[dict[str, Any]] = []
-        for organisation, firms in demo._organisations(self.rng, generated, self.today):
+        # At 8,500 organisations the ten years' pace alone gives each quarter and year its share.
+        for organisation, firms in demo._organisations(self.rng, generated, self.today, recent=(0.0, 0.0)):
             oid = ids.take("party_organisations")
             created = _instant(organisation.founded_on or self.start, 9 * 60)
             org_rows.append({
                 "id": oid, "name": organisation.name, "name_inferred": False, "category": organisation.category,
-                "formation": organisation.formation, "parent_id": None, "parent_name": None,
+                "formation": organisation.formation, "parent_id": None, "parent_name": organisation.parent_name,
                 "region": organisation.region, "founded_on": organisation.founded_on, "dissolved_on": None,
                 "secretary": organisation.secretary, "secretary_source": organisation.secretary_source,
                 "members": organisation.members, "created_at": created, "updated_at": created,
             })
+            self.formed.append((oid, organisation, [covered.id for covered in firms]))
             for covered in firms:
                 by_id[covered.id]["party_org_id"] = oid
-                self.org_of[covered.id] = (oid, organisation.name, organisation.category, organisation.formation)
+                self.org_of[covered.id] = oid
                 coverage.append({"id": ids.take("party_org_coverage"), "enterprise_id": covered.id,
                                  "organisation_id": oid, "started_on": organisation.founded_on, "ended_on": None})
+        for (stand_in, _org), firm in zip(generated, self.firms, strict=True):
+            row = by_id[firm.id]
+            for column in demo.SETTLED:
+                row[column] = getattr(stand_in, column)
+            firm.members = row["party_members"]
+            # A joint branch wished for but left alone in its place is none.
+            firm.org = firm.org if firm.id in self.org_of else demo._Org.NONE.value
         return org_rows, coverage
 
     def _brand(self) -> str:
@@ -813,24 +826,32 @@ class _City:
         return FeedbackStatus.OPEN
 
     def founding_rows(self, ids: _Ids) -> Iterator[dict[str, Any]]:
-        """Organisations founded during the history, at enterprises that have one now."""
+        """The officers' /found records of organisations founded during the history while an
+        officer looked after one of the enterprises they cover: `foundings_per_year` a year of
+        them where there are as many, each as /found saves it (the organisation's name, kind,
+        date and secretary; from that enterprise, every covered one listed)."""
         rng = self.rng
-        span = (self.today - self.start).days
-        organised = [f for f in self.firms if f.id in self.org_of and f.tenures]
-        total = min(len(organised), self.scale.foundings_per_year * self.scale.years)
-        picked = sorted(((self.start + timedelta(days=rng.randrange(span)), f) for f in rng.sample(organised, total)),
-                        key=lambda pair: (pair[0], pair[1].id))
-        for day, firm in picked:
-            officer = firm.officer_on(day)
-            if officer is None:
+        firms = {firm.id: firm for firm in self.firms}
+        candidates: list[tuple[date, int, PartyOrganisation, list[int], int]] = []
+        for oid, organisation, covered in self.formed:
+            day = organisation.founded_on
+            if day is None or not self.start <= day < self.today:
                 continue
-            oid, name, category, formation = self.org_of[firm.id]
+            guided = [(fid, officer) for fid in covered if (officer := firms[fid].officer_on(day)) is not None]
+            if guided:
+                fid, officer = guided[0]
+                candidates.append((day, oid, organisation, [fid, *(i for i in covered if i != fid)], officer))
+        total = min(len(candidates), self.scale.foundings_per_year * self.scale.years)
+        for day, oid, organisation, covered, officer in sorted(rng.sample(candidates, total),
+                                                               key=lambda c: (c[0], c[1])):
+            filed = _instant(day, 16 * 60)
             yield {
-                "id": ids.take("foundings"), "enterprise_id": firm.id, "organisation_id": oid, "action": "found",
-                "enterprise_ids": [firm.id], "name": name, "founded_on": day, "category": category,
-                "formation": formation, "secretary": demo._person(rng), "secretary_source": None,
-                "members": max(firm.members, 1), "officer_id": officer,
-                "created_at": _instant(day, 16 * 60), "updated_at": _instant(day, 16 * 60),
+                "id": ids.take("foundings"), "enterprise_id": covered[0], "organisation_id": oid, "action": "found",
+                "enterprise_ids": covered, "name": organisation.name, "founded_on": day,
+                "category": organisation.category, "formation": organisation.formation,
+                "secretary": organisation.secretary or demo._person(rng),
+                "secretary_source": organisation.secretary_source, "members": max(organisation.members or 0, 1),
+                "officer_id": officer, "created_at": filed, "updated_at": filed,
             }
             self._count("foundings")
 
@@ -847,6 +868,7 @@ class _City:
             people=sum(self.stages.values()), review_notes=self.counts.get("review_notes", 0),
             feedback=sum(self.statuses.values()), foundings=self.counts.get("foundings", 0),
             stages=dict(sorted(self.stages.items())), statuses=dict(sorted(self.statuses.items())),
+            organisations=len(self.formed),
         )
 
 

@@ -48,7 +48,7 @@ from typing import Any
 
 from sqlalchemy import Date, Integer, Text, and_, case, cast, distinct, func, literal, not_, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql import ColumnElement, Subquery
 
 from storage import rules
 from storage.enums import Formation, MarketEntity, MassOrg, OperatingStatus, OrgCategory, SecretarySource
@@ -200,16 +200,34 @@ def _active(started: Any, ended: Any, day: date) -> ColumnElement[bool]:
     return and_(or_(started.is_(None), started <= day), or_(ended.is_(None), ended > day))
 
 
-def _covered_by(day: date, formations: Iterable[str]) -> ColumnElement[bool]:
-    """The enterprise (of the outer query) is covered on `day` by an organisation formed one of these ways."""
+def _covered_on(day: date) -> Subquery:
+    """The enterprises covered on `day`, one row each, with how: `single` 1 when by an organisation
+    of their own, `formal` 1 when by one formed 单独 or 联合 (0 for 挂靠 only).
+
+    Joined to the enterprises once, rather than an EXISTS per figure: ten correlated
+    subqueries made PostgreSQL's cost estimate cross its JIT thresholds, and compiling them
+    took 1.4 s of the 1.5 s the city's figures took."""
+    formation = PartyOrganisation.formation
     return (
-        select(PartyOrgCoverage.id)
+        select(PartyOrgCoverage.enterprise_id.label("enterprise_id"),
+               func.max(case((formation == Formation.SINGLE.value, 1), else_=0)).label("single"),
+               func.max(case((formation.in_(FORMAL), 1), else_=0)).label("formal"))
         .join(PartyOrganisation, PartyOrganisation.id == PartyOrgCoverage.organisation_id)
-        .where(PartyOrgCoverage.enterprise_id == Enterprise.id,
-               _active(PartyOrgCoverage.started_on, PartyOrgCoverage.ended_on, day),
+        .where(_active(PartyOrgCoverage.started_on, PartyOrgCoverage.ended_on, day),
                or_(PartyOrganisation.dissolved_on.is_(None), PartyOrganisation.dissolved_on > day),
-               PartyOrganisation.formation.in_(list(formations)))
-        .exists()
+               formation.in_([f.value for f in Formation]))
+        .group_by(PartyOrgCoverage.enterprise_id)
+        .subquery("covered")
+    )
+
+
+def _looked_after_on(day: date) -> Subquery:
+    """The enterprises an officer looks after on `day` (an open assignment), one row each."""
+    return (
+        select(Assignment.enterprise_id.label("enterprise_id"))
+        .where(_active(Assignment.started_on, Assignment.ended_on, day))
+        .group_by(Assignment.enterprise_id)
+        .subquery("looked_after")
     )
 
 
@@ -230,14 +248,11 @@ async def coverage_by_region(session: AsyncSession, scope: str, day: date) -> li
     """The figures on `day` of each region one level below `scope` with at least one enterprise
     (enterprises at the scope's own level form a row named by the scope)."""
     scope = normalize_region(scope)
-    single = _covered_by(day, [Formation.SINGLE.value])
-    formal = _covered_by(day, FORMAL)
-    any_org = _covered_by(day, [formation.value for formation in Formation])
-    assigned = (
-        select(Assignment.id)
-        .where(Assignment.enterprise_id == Enterprise.id, _active(Assignment.started_on, Assignment.ended_on, day))
-        .exists()
-    )
+    covered, looked_after = _covered_on(day), _looked_after_on(day)
+    single = func.coalesce(covered.c.single, 0) == 1
+    formal = func.coalesce(covered.c.formal, 0) == 1
+    any_org = covered.c.enterprise_id.is_not(None)
+    assigned = looked_after.c.enterprise_id.is_not(None)
     mass = _has_mass_org()
     eligible = func.coalesce(Enterprise.members_here, Enterprise.party_members, 0) >= rules.READY_TO_FORM_MIN_MEMBERS
     above = Enterprise.above_scale.is_(True)
@@ -257,6 +272,9 @@ async def coverage_by_region(session: AsyncSession, scope: str, day: date) -> li
             func.coalesce(func.sum(Enterprise.members_elsewhere), 0),
             count.filter(Enterprise.demonstration_point.is_(True)),
         )
+        .select_from(Enterprise)
+        .outerjoin(covered, covered.c.enterprise_id == Enterprise.id)
+        .outerjoin(looked_after, looked_after.c.enterprise_id == Enterprise.id)
         .where(scope_filter(Enterprise.region, scope))
         .group_by(Enterprise.region, entity, Enterprise.operating_status)
     )

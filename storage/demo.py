@@ -6,6 +6,14 @@ tests can rely on it. The sandbox logs in as the officer 王芳 of 枝江市, wh
 overdue enterprise (枝江市楚韵纺织有限公司, visited 45 days ago) and one recently visited
 (枝江市白洋港机械制造有限公司, 12 days ago).
 
+The registry has the shape a county's has (OFFICIAL-FORMATS.md): party organisations as records
+— their own (党支部, 党总支, 党委 of the large and restructured firms), joint branches of 2 to 5
+small firms of a township, 园区 or 楼宇, 挂靠 to a community's, village's or market's organisation —
+each with its 隶属, secretary and where the secretary comes from (a few sent by the county), founded
+over ten years (a few this quarter, some on a date not known); enterprises with 经营状态, 年营业收入
+and 规上, 园区/楼宇, members' 组织关系 here or elsewhere, and, without an organisation, the reason;
+and the officers' /found records of the organisations founded on their watch.
+
 Like every storage function, `seed_demo` never commits; each row it creates gets an audit
 entry labelled `seed-demo`, so demo rows can be told apart from real ones.
 """
@@ -19,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,18 +40,23 @@ from storage.enums import (
     FeedbackCategory,
     FeedbackStatus,
     Formation,
+    FoundingAction,
+    LocationKind,
     MassOrg,
+    OperatingStatus,
     OrgCategory,
     Role,
     SecretarySource,
     Stage,
+    UnformedReason,
     Urgency,
 )
-from storage.foundings import standard_name
+from storage.foundings import joint_name, place_of, standard_name
 from storage.models import (
     Assignment,
     Enterprise,
     Feedback,
+    Founding,
     HeadcountRecord,
     PartyOrganisation,
     PartyOrgCoverage,
@@ -50,7 +64,7 @@ from storage.models import (
     User,
     Visit,
 )
-from storage.organisations import common_region
+from storage.organisations import common_region, numbered
 from storage.pinyin import initials
 from storage.scope import SEPARATOR, covers
 
@@ -79,6 +93,8 @@ class DemoSummary:
     sandbox_officer_id: int
     people: int = 0
     feedback: int = 0
+    organisations: int = 0
+    foundings: int = 0
 
 
 # --- people -------------------------------------------------------------------------------
@@ -205,23 +221,86 @@ _SHOP_NICKNAMES = ("老{s}家", "{s}记", "{s}师傅", "{s}姐")
 
 
 class _Org(StrEnum):
-    """What the generator gives an enterprise; `_organisations` makes the records."""
+    """What the generator gives an enterprise; `_organisations` makes the records. A joint branch
+    is a wish: firms that wish one are grouped by township, 园区 or 楼宇, and one left alone in its
+    place has none."""
 
     NONE = "none"
     JOINT_BRANCH = "joint_branch"
+    ATTACHED = "attached"
     BRANCH = "branch"
     GENERAL_BRANCH = "general_branch"
     COMMITTEE = "committee"
 
 
 _ORG_KINDS = {_Org.JOINT_BRANCH: (OrgCategory.BRANCH, Formation.JOINT),
+              _Org.ATTACHED: (OrgCategory.BRANCH, Formation.ATTACHED),
               _Org.BRANCH: (OrgCategory.BRANCH, Formation.SINGLE),
               _Org.GENERAL_BRANCH: (OrgCategory.GENERAL_BRANCH, Formation.SINGLE),
               _Org.COMMITTEE: (OrgCategory.COMMITTEE, Formation.SINGLE)}
-# Where secretaries come from (书记来源), roughly as counties report them.
-_SECRETARY_SOURCES = ((SecretarySource.MANAGER.value, 50), (SecretarySource.OWNER.value, 30),
-                      (SecretarySource.SENT.value, 12), (SecretarySource.OTHER.value, 8))
-JOINT_BRANCH_SIZE = 4  # enterprises of one township per joint branch, at most
+_OWN = (_Org.BRANCH, _Org.GENERAL_BRANCH, _Org.COMMITTEE)  # 单独组建
+JOINT_BRANCH_SIZE = 5  # enterprises of one township, 园区 or 楼宇 per joint branch, at most
+
+# Where secretaries come from (书记来源): firms with their own organisation mostly choose a manager,
+# or the owner where the owner is a member; joint branches are where the county sends cadres. The
+# practice's county "下派了24名干部任书记": a few in a hundred organisations.
+_OWN_SOURCES = ((SecretarySource.MANAGER.value, 75), (SecretarySource.SENT.value, 5),
+                (SecretarySource.OTHER.value, 20))
+_OWNER_SECRETARY = 0.45  # of the firms with their own organisation whose owner is a member
+_JOINT_SOURCES = ((SecretarySource.SENT.value, 28), (SecretarySource.MANAGER.value, 30),
+                  (SecretarySource.OWNER.value, 25), (SecretarySource.OTHER.value, 17))
+
+# 园区 and 楼宇 of each county: (kind, name, the industries settled there; empty: any of
+# `_MANUFACTURING`). Chemical firms sit in the chemical parks (化工园), offices in the city's towers.
+_PARK, _BUILDING = LocationKind.PARK, LocationKind.BUILDING
+_LOCATIONS: dict[str, tuple[tuple[LocationKind, str, tuple[str, ...]], ...]] = {
+    "枝江市": ((_PARK, "枝江经济开发区", ()), (_PARK, "枝江姚家港化工园", ("化工",))),
+    "宜都市": ((_PARK, "宜都化工园", ("化工",)), (_PARK, "宜都高新技术产业园", ())),
+    "当阳市": ((_PARK, "当阳经济开发区", ()),),
+    "夷陵区": ((_PARK, "夷陵经济开发区", ()),),
+    "猇亭区": ((_PARK, "猇亭化工园", ("化工", "生物医药")), (_PARK, "猇亭工业园", ())),
+    "远安县": ((_PARK, "远安经济开发区", ()),),
+    "兴山县": ((_PARK, "兴山县古夫工业园", ()),),
+    "秭归县": ((_PARK, "秭归县茅坪工业园", ()),),
+    "长阳土家族自治县": ((_PARK, "长阳经济开发区", ()),),
+    "五峰土家族自治县": ((_PARK, "五峰渔洋关工业园", ()),),
+    "点军区": ((_PARK, "点军电商产业园", ("电商", "农产品加工")),),
+    "伍家岗区": ((_PARK, "伍家岗工业园", ()), (_BUILDING, "宜昌环球金融中心", ("电商", "信息技术", "物流"))),
+    "西陵区": ((_BUILDING, "宜昌国贸大厦", ("电商", "信息技术", "物流", "旅游", "生物医药")),
+             (_BUILDING, "万达广场写字楼", ("电商", "信息技术", "旅游"))),
+}
+_MANUFACTURING = ("纺织", "机械制造", "农产品加工", "建材", "化工", "生物医药", "酿酒")
+
+# 规模以上 (the statistics bureau's 四上): 主营业务收入 in 万元 at which a firm of the industry counts
+# (工业、批发 2000; 零售 500; 信息技术、旅游等服务业 1000; 住宿餐饮 200), and the revenue a worker brings in.
+_ABOVE_SCALE = {"零售": 500, "信息技术": 1000, "旅游": 1000, "汽车维修": 1000, "餐饮": 200}
+_INDUSTRY_THRESHOLD = 2000
+_REVENUE_PER_WORKER: dict[str, tuple[float, float]] = {
+    "化工": (40, 120), "矿业": (30, 90), "生物医药": (30, 90), "酿酒": (25, 70), "机械制造": (15, 50),
+    "建材": (15, 50), "纺织": (8, 25), "农产品加工": (12, 40), "茶叶": (6, 25), "柑橘": (6, 25),
+    "物流": (15, 50), "电商": (15, 60), "信息技术": (10, 35), "旅游": (5, 15), "餐饮": (4, 12),
+    "零售": (8, 30), "汽车维修": (5, 15),
+}
+_SUSPENDED, _DEREGISTERED = 0.03, 0.015  # shares of 停业 and 注销 firms still in the registry
+
+# Hosts of 挂靠: the community (社区) or village (村) party organisation where the firm is, or the
+# market's branch for a shop.
+_NEIGHBOURHOODS = ("团结", "新华", "胜利", "建设", "光明", "幸福", "和平", "东风", "红星", "桂花", "柳林",
+                   "青龙", "白鹤", "双桥", "石岭", "清溪", "三星", "向阳", "金湾", "杨柳")
+# Why there is no organisation (未建立党组织原因): too few members, mostly; where there are enough,
+# the owner or the guidance.
+_UNFORMED_FEW = ((UnformedReason.TOO_FEW_MEMBERS.value, 85), (UnformedReason.OTHER.value, 5), ("", 10))
+_UNFORMED_ENOUGH = ((UnformedReason.OWNER_UNSUPPORTIVE.value, 45), (UnformedReason.NO_GUIDANCE.value, 40),
+                    (UnformedReason.OTHER.value, 10), ("", 5))
+# Founding dates: over ten years (a year brings about one organisation in ten, a quarter two or
+# three in a hundred, as at the city's scale), some not known (imported). The demo's sample of
+# some 60 organisations draws a few more in this quarter and this year, so that the sandbox's
+# 季报 and 年终统计 have some whatever the day.
+_UNDATED = 0.10
+DEMO_RECENT = (0.03, 0.05)  # shares drawn in this quarter and in this year besides
+_GUIDED = 0.85  # of the organisations founded while an officer looked after the firm, those recorded by /found
+# The fields `_organisations` settles on each enterprise (the city copies them into its rows).
+SETTLED = ("party_members", "members_here", "members_elsewhere", "unformed_reason", "owner_is_secretary")
 
 
 @dataclass(frozen=True)
@@ -242,27 +321,36 @@ class _Fixed:
     demonstration_point: bool = False
     cadence: int = 30
     cooperative: bool = False
+    members_elsewhere: int = 0
+    unformed: UnformedReason | None = None
+    secretary_source: SecretarySource | None = None
+    location: tuple[LocationKind, str] | None = None
 
 
 _FIXED = (
     # Priority and ready to form at once: 260 workers, 4 members, no organisation yet.
     _Fixed(OVERDUE_SHOWCASE, "枝江市", "马家店街道", EnterpriseKind.PRIVATE, "纺织", 260, 4, _Org.NONE,
-           "胡德明", "群众", (MassOrg.UNION, MassOrg.WOMEN)),
+           "胡德明", "群众", (MassOrg.UNION, MassOrg.WOMEN), unformed=UnformedReason.NO_GUIDANCE),
+    # The owner, a member, is the secretary of the firm's own branch.
     _Fixed(RECENT_SHOWCASE, "枝江市", "白洋镇", EnterpriseKind.PRIVATE, "机械制造", 85, 6, _Org.BRANCH,
-           "李国华", "中共党员", (MassOrg.UNION,), demonstration_point=True),
-    _Fixed("宜都市红花套柑橘专业合作社", "宜都市", "红花套镇", EnterpriseKind.OTHER, "柑橘", 23, 2, _Org.NONE,
+           "李国华", "中共党员", (MassOrg.UNION,), demonstration_point=True, members_elsewhere=1,
+           secretary_source=SecretarySource.OWNER, location=(_PARK, "枝江经济开发区")),
+    # Two members, attached (挂靠) to the village's organisation.
+    _Fixed("宜都市红花套柑橘专业合作社", "宜都市", "红花套镇", EnterpriseKind.OTHER, "柑橘", 23, 2, _Org.ATTACHED,
            "向光明", "中共党员", cooperative=True),
     _Fixed("夷陵区鸦鹊岭汽车配件厂", "夷陵区", "鸦鹊岭镇", EnterpriseKind.PRIVATE, "机械制造", 140, 1, _Org.NONE,
-           "郑永红", "群众", (MassOrg.UNION,), cadence=15),
+           "郑永红", "群众", (MassOrg.UNION,), cadence=15, unformed=UnformedReason.TOO_FEW_MEMBERS),
     _Fixed("当阳市玉阳建材有限公司", "当阳市", "玉阳街道", EnterpriseKind.PRIVATE, "建材", 65, 3, _Org.NONE,
-           "杜立新", "无党派人士"),
+           "杜立新", "无党派人士", unformed=UnformedReason.OWNER_UNSUPPORTIVE),
     # A former state firm that kept its party committee, a demonstration point.
     _Fixed("宜昌三峡船舶机械有限责任公司", "伍家岗区", "伍家岗街道", EnterpriseKind.RESTRUCTURED, "机械制造", 520, 64,
            _Org.COMMITTEE, "邓卫东", "中共党员", (MassOrg.UNION, MassOrg.YOUTH_LEAGUE, MassOrg.WOMEN),
-           demonstration_point=True),
+           demonstration_point=True, members_elsewhere=5, secretary_source=SecretarySource.MANAGER,
+           location=(_PARK, "伍家岗工业园")),
     _Fixed("西陵区老王家热干面馆", "西陵区", "学院街道", EnterpriseKind.INDIVIDUAL, "餐饮", 6, 0, _Org.NONE,
-           "王德福", "群众", cadence=60),
+           "王德福", "群众", cadence=60, unformed=UnformedReason.TOO_FEW_MEMBERS),
 )
+_FIXED_BY_NAME = {fixed.name: fixed for fixed in _FIXED}
 _SANDBOX_ENTERPRISES = 8
 
 
@@ -326,7 +414,7 @@ class _Tenure:
     ended_on: date | None
 
 
-_Row = User | Enterprise | PartyOrganisation | Assignment | Visit | HeadcountRecord | Person | Feedback
+_Row = User | Enterprise | PartyOrganisation | Assignment | Founding | Visit | HeadcountRecord | Person | Feedback
 
 
 @dataclass
@@ -374,6 +462,11 @@ async def seed_demo(session: AsyncSession, *, today: date, seed: int = 2026) -> 
     session.add_all(assignments)
     await session.flush()
     book.add("assignment", assignments)
+
+    founded = _foundings(rng, formed, tenures, today)
+    session.add_all(founded)
+    await session.flush()
+    book.add("founding", founded)
 
     visits = _visits(rng, enterprises, tenures, today)
     session.add_all(visits)
@@ -424,6 +517,8 @@ async def seed_demo(session: AsyncSession, *, today: date, seed: int = 2026) -> 
         sandbox_officer_id=next(o.id for o in officers if o.name == SANDBOX_OFFICER),
         people=len(people),
         feedback=len(requests),
+        organisations=len(organisations),
+        foundings=len(founded),
     )
     logger.info(
         "Demo data built: %s users, %s enterprises, %s visits",
@@ -432,48 +527,247 @@ async def seed_demo(session: AsyncSession, *, today: date, seed: int = 2026) -> 
     return summary
 
 
-def _organisations(rng: random.Random, generated: list[tuple[Enterprise, _Org]],
-                   today: date) -> list[tuple[PartyOrganisation, list[Enterprise]]]:
-    """One organisation for each enterprise with its own; one joint branch for up to
-    `JOINT_BRANCH_SIZE` enterprises of a township that share one. Founded over the last ten
-    years (some this quarter); the members are the covered enterprises' formal members."""
-    found: list[tuple[PartyOrganisation, list[Enterprise]]] = []
-    joint: dict[str, list[Enterprise]] = defaultdict(list)
+_Formed = list[tuple[PartyOrganisation, list[Enterprise]]]
+
+
+def _organisations(rng: random.Random, generated: list[tuple[Enterprise, _Org]], today: date, *,
+                   recent: tuple[float, float] = DEMO_RECENT) -> _Formed:
+    """The party organisations of the generated enterprises, as a county's registry has them:
+    one of its own (单独组建) for each enterprise given one; joint branches of 2 to
+    `JOINT_BRANCH_SIZE` small firms of one 园区, 楼宇 or township (联合组建); one attached (挂靠) to
+    its community's, village's or market's organisation for a shop or co-operative. Each with its
+    隶属, secretary and founding date (`recent`: the shares founded this quarter and this year
+    besides the ten years' pace); the enterprises get their settled fields (`SETTLED`)."""
+    formed: _Formed = []
+    places: dict[str, list[Enterprise]] = defaultdict(list)
     for enterprise, org in generated:
         if org == _Org.JOINT_BRANCH:
-            joint[enterprise.region].append(enterprise)
+            places[enterprise.location_name or enterprise.region].append(enterprise)
+        elif org == _Org.ATTACHED:
+            formed.append((_attached(rng, enterprise, _Dates(today, recent)), [enterprise]))
         elif org != _Org.NONE:
-            category, formation = _ORG_KINDS[org]
-            found.append((_organisation(rng, standard_name(enterprise.name, category), category, formation,
-                                        [enterprise], today), [enterprise]))
-    for region, firms in sorted(joint.items()):
-        for start in range(0, len(firms), JOINT_BRANCH_SIZE):
-            group = firms[start : start + JOINT_BRANCH_SIZE]
-            county, township = region.split("/")[1:3]
-            name = f"中共{county}{township}非公有制企业联合支部委员会" + (f"（{start // JOINT_BRANCH_SIZE + 1}）"
-                                                                           if start else "")
-            found.append((_organisation(rng, name, OrgCategory.BRANCH, Formation.JOINT, group, today), group))
-    return found
+            formed.append((_own(rng, enterprise, org, _Dates(today, recent)), [enterprise]))
+    for _place, firms in sorted(places.items()):
+        for n, group in enumerate(_groups(rng, firms), start=1):
+            formed.append((_joint(rng, group, n, _Dates(today, recent)), group))
+    organised = {id(firm) for _organisation, firms in formed for firm in firms}
+    for enterprise, _org in generated:
+        if id(enterprise) not in organised:
+            _unorganised(rng, enterprise)
+    return formed
+
+
+def _groups(rng: random.Random, firms: list[Enterprise]) -> list[list[Enterprise]]:
+    """The firms of one place in joint branches of 2 to `JOINT_BRANCH_SIZE`; a firm left alone
+    has none (a joint branch covers several enterprises)."""
+    groups: list[list[Enterprise]] = []
+    rest = list(firms)
+    while len(rest) >= 2:
+        size = min(len(rest), rng.randint(2, JOINT_BRANCH_SIZE))
+        if len(rest) - size == 1 and size < JOINT_BRANCH_SIZE:
+            size += 1  # rather than leave one alone
+        groups.append(rest[:size])
+        rest = rest[size:]
+    return groups
+
+
+def _own(rng: random.Random, enterprise: Enterprise, org: _Org, dates: _Dates) -> PartyOrganisation:
+    """单独组建: the enterprise's own 党支部, 党总支 or 党委, its secretary the owner where the owner
+    is a member and holds it."""
+    category, formation = _ORG_KINDS[org]
+    fixed = _FIXED_BY_NAME.get(enterprise.name)
+    _relations(rng, enterprise, floor=rules.READY_TO_FORM_MIN_MEMBERS)
+    if fixed is not None and fixed.secretary_source is not None:
+        source = fixed.secretary_source.value
+    elif enterprise.owner_is_member and rng.random() < _OWNER_SECRETARY:
+        source = SecretarySource.OWNER.value
+    else:
+        source = _weighted(rng, _OWN_SOURCES)
+    enterprise.owner_is_secretary = source == SecretarySource.OWNER.value
+    county, township = _places(enterprise)
+    if category != OrgCategory.BRANCH:
+        parent = _county_committee(county)  # 党委 and 党总支 report to the county's 两新工委
+    elif enterprise.location_kind == LocationKind.PARK.value and rng.random() < 0.5:
+        parent = _park_committee(enterprise.location_name or "")
+    else:
+        parent = _township_committee(county, township) if rng.random() < 0.6 else _county_committee(county)
+    secretary = enterprise.owner_name if enterprise.owner_is_secretary else _person(rng)
+    return _organisation(rng, standard_name(enterprise.name, category), category, formation, [enterprise],
+                         parent=parent, secretary=secretary, source=source, dates=dates)
+
+
+def _joint(rng: random.Random, firms: list[Enterprise], n: int, dates: _Dates) -> PartyOrganisation:
+    """联合组建: the `n`-th joint branch of its place (第二…), at least three members together."""
+    short = rules.READY_TO_FORM_MIN_MEMBERS - sum(firm.party_members or 0 for firm in firms)
+    for firm in firms:
+        if short <= 0:
+            break
+        added = min(short, (firm.employees or 0) - (firm.party_members or 0))
+        firm.party_members = (firm.party_members or 0) + added
+        short -= added
+    for firm in firms:
+        # Members of a joint branch moved their 组织关系 into it: none elsewhere, where reported.
+        _relations(rng, firm, floor=firm.party_members or 0)
+    source = _weighted(rng, _JOINT_SOURCES)
+    owners = [firm for firm in firms if firm.owner_is_member]
+    if source == SecretarySource.OWNER.value and not owners:
+        source = SecretarySource.MANAGER.value
+    holder = rng.choice(owners) if source == SecretarySource.OWNER.value else None
+    for firm in firms:
+        firm.owner_is_secretary = firm is holder
+    county, township = _places(firms[0])
+    location = {firm.location_name for firm in firms}.pop()
+    if location is None:
+        parent = _township_committee(county, township)
+    elif firms[0].location_kind == LocationKind.PARK.value:
+        parent = _park_committee(location)
+    else:
+        parent = _county_committee(county)  # 楼宇党建 under the district's 两新工委
+    name = joint_name(place_of(firms), OrgCategory.BRANCH)
+    secretary = holder.owner_name if holder is not None and holder.owner_name else _person(rng)
+    return _organisation(rng, numbered(name, n) if n > 1 else name, OrgCategory.BRANCH, Formation.JOINT, firms,
+                         parent=parent, secretary=secretary, source=source, dates=dates)
+
+
+def _attached(rng: random.Random, enterprise: Enterprise, dates: _Dates) -> PartyOrganisation:
+    """挂靠: the firm's members belong to the community's or village's organisation (a shop's,
+    sometimes to the market's): recorded as /found records it, named after the firm, with the
+    host as its 隶属 and the host's secretary."""
+    _relations(rng, enterprise, floor=enterprise.party_members or 0)
+    enterprise.owner_is_secretary = False
+    county, township = _places(enterprise)
+    neighbourhood = rng.choice(_NEIGHBOURHOODS)
+    if enterprise.kind == EnterpriseKind.INDIVIDUAL.value and rng.random() < 0.4:
+        host = f"中共{county}{township}{neighbourhood}农贸市场支部委员会"
+    else:
+        host = f"中共{county}{township}{neighbourhood}{'社区' if township.endswith('街道') else '村'}委员会"
+    return _organisation(rng, standard_name(enterprise.name, OrgCategory.BRANCH), OrgCategory.BRANCH,
+                         Formation.ATTACHED, [enterprise], parent=host, secretary=_person(rng),
+                         source=SecretarySource.OTHER.value, dates=dates)
 
 
 def _organisation(rng: random.Random, name: str, category: OrgCategory, formation: Formation,
-                  firms: list[Enterprise], today: date) -> PartyOrganisation:
-    founded = today - timedelta(days=rng.randint(20, 3650))
+                  firms: list[Enterprise], *, parent: str, secretary: str | None, source: str,
+                  dates: _Dates) -> PartyOrganisation:
+    # Its members are the covered enterprises' formal members whose 组织关系 is there.
+    members = sum(rules.founding_members(firm.party_members, firm.members_here) for firm in firms)
     return PartyOrganisation(
-        name=name, category=category.value, formation=formation.value, region=common_region(f.region for f in firms),
-        founded_on=founded, secretary=_person(rng), secretary_source=_weighted(rng, _SECRETARY_SOURCES),
-        members=sum(f.party_members or 0 for f in firms),
+        name=name, name_inferred=False, category=category.value, formation=formation.value, parent_name=parent,
+        region=common_region(firm.region for firm in firms), founded_on=_founded_on(rng, dates),
+        secretary=secretary, secretary_source=source, members=members,
     )
 
 
-def _coverage(formed: list[tuple[PartyOrganisation, list[Enterprise]]]) -> list[PartyOrgCoverage]:
+@dataclass(frozen=True)
+class _Dates:
+    today: date
+    recent: tuple[float, float]  # shares founded this quarter and this year besides the ten years'
+
+
+def _founded_on(rng: random.Random, dates: _Dates) -> date | None:
+    """Over the last ten years, and `dates.recent` this quarter and this year besides; some not
+    known (imported from a registry without 成立时间). Never today: the records of a founding are
+    filed the day it was."""
+    today, (this_quarter, this_year) = dates.today, dates.recent
+    roll = rng.random()
+    if roll < this_quarter:
+        since = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    elif roll < this_quarter + this_year:
+        since = date(today.year, 1, 1)
+    elif roll < this_quarter + this_year + _UNDATED:
+        return None
+    else:
+        since = today - timedelta(days=3650)
+    return today - timedelta(days=rng.randint(1, max(1, (today - since).days)))
+
+
+def _relations(rng: random.Random, enterprise: Enterprise, *, floor: int) -> None:
+    """组织关系: how many of the formal members have it in the enterprise (at least `floor`) and
+    elsewhere (流动、口袋党员); a quarter of the enterprises do not report it."""
+    members = enterprise.party_members or 0
+    fixed = _FIXED_BY_NAME.get(enterprise.name)
+    if fixed is not None:
+        enterprise.members_here, enterprise.members_elsewhere = members - fixed.members_elsewhere, fixed.members_elsewhere
+        return
+    if rng.random() < 0.25:
+        enterprise.members_here = enterprise.members_elsewhere = None
+        return
+    elsewhere = min(sum(rng.random() < 0.12 for _ in range(members)), max(0, members - floor))
+    enterprise.members_here, enterprise.members_elsewhere = members - elsewhere, elsewhere
+
+
+def _unorganised(rng: random.Random, enterprise: Enterprise) -> None:
+    """An enterprise without an organisation: its members' 组织关系 and the reason (未建原因); a
+    closed one (注销) reports none."""
+    _relations(rng, enterprise, floor=0)
+    enterprise.owner_is_secretary = None
+    fixed = _FIXED_BY_NAME.get(enterprise.name)
+    if fixed is not None:
+        enterprise.unformed_reason = fixed.unformed.value if fixed.unformed else None
+        return
+    members = rules.founding_members(enterprise.party_members, enterprise.members_here)
+    options = _UNFORMED_ENOUGH if members >= rules.READY_TO_FORM_MIN_MEMBERS else _UNFORMED_FEW
+    reason = _weighted(rng, options)
+    enterprise.unformed_reason = reason or None
+    if enterprise.operating_status == OperatingStatus.DEREGISTERED.value:
+        enterprise.unformed_reason = None
+
+
+def _places(enterprise: Enterprise) -> tuple[str, str]:
+    """(county, township) of the enterprise's region (宜昌市/枝江市/马家店街道)."""
+    parts = enterprise.region.split(SEPARATOR)
+    return parts[1], parts[2] if len(parts) > 2 else ""
+
+
+def _county_committee(county: str) -> str:
+    """The county's 两新工委 (非公有制经济组织和社会组织工作委员会), as registries abbreviate it."""
+    return f"中共{county}委两新工委"
+
+
+def _township_committee(county: str, township: str) -> str:
+    """A 镇/乡 has a 党委 (中共枝江市白洋镇委员会), a 街道 a 党工委 (…街道工作委员会)."""
+    return f"中共{county}{township}{'工作委员会' if township.endswith('街道') else '委员会'}"
+
+
+def _park_committee(park: str) -> str:
+    return f"中共{park}工作委员会"
+
+
+def _coverage(formed: _Formed) -> list[PartyOrgCoverage]:
     rows: list[PartyOrgCoverage] = []
     for organisation, firms in formed:
         for firm in firms:
             firm.party_org_id = organisation.id
+            firm.unformed_reason = None
             rows.append(PartyOrgCoverage(enterprise_id=firm.id, organisation_id=organisation.id,
                                          started_on=organisation.founded_on))
     return rows
+
+
+def _foundings(rng: random.Random, formed: _Formed, tenures: dict[int, list[_Tenure]], today: date) -> list[Founding]:
+    """The officers' /found records of the organisations founded while one of them looked after
+    an enterprise they cover (most, not all, were recorded), as /found saves them: from that
+    enterprise, every covered one listed, the organisation's name, kind, date and secretary."""
+    records: list[Founding] = []
+    for organisation, firms in formed:
+        day = organisation.founded_on
+        if day is None or day >= today:
+            continue
+        guided = [(firm, tenure) for firm in firms if (tenure := _tenure_on(tenures.get(firm.id, []), day))]
+        if not guided or rng.random() >= _GUIDED:
+            continue
+        firm, tenure = guided[0]
+        filed = datetime.combine(day, time(7, 0), tzinfo=UTC) + timedelta(minutes=rng.randint(0, 240))
+        records.append(Founding(
+            enterprise_id=firm.id, organisation_id=organisation.id, action=FoundingAction.FOUND.value,
+            enterprise_ids=[firm.id, *(other.id for other in firms if other is not firm)], name=organisation.name,
+            founded_on=day, category=organisation.category, formation=organisation.formation,
+            secretary=organisation.secretary or _person(rng), secretary_source=organisation.secretary_source,
+            members=max(organisation.members or 0, 1), officer_id=tenure.officer.id, created_at=filed,
+            updated_at=filed,
+        ))
+    records.sort(key=lambda r: (r.founded_on, r.enterprise_id))
+    return records
 
 
 def _people() -> tuple[list[User], list[User]]:
@@ -541,6 +835,9 @@ def _enterprises(rng: random.Random) -> list[tuple[Enterprise, _Org]]:
     for fixed in _FIXED:
         names.add(fixed.name)
         prefix = "93" if fixed.cooperative else "92" if fixed.kind == EnterpriseKind.INDIVIDUAL else "91"
+        economics = _economics(rng, fixed.kind, fixed.cooperative, fixed.county, fixed.industry, fixed.employees)
+        if fixed.location is not None:
+            economics |= {"location_kind": fixed.location[0].value, "location_name": fixed.location[1]}
         result.append((Enterprise(
             name=fixed.name, name_initials=initials(fixed.name),
             credit_code=_credit_code(rng, prefix, fixed.county, prefix != "91", codes),
@@ -550,6 +847,7 @@ def _enterprises(rng: random.Random) -> list[tuple[Enterprise, _Org]]:
             owner_name=fixed.owner_name, owner_political_status=fixed.owner_status,
             owner_is_member=fixed.owner_status == "中共党员",
             demonstration_point=fixed.demonstration_point, visit_cadence_days=fixed.cadence,
+            **(economics | {"operating_status": OperatingStatus.OPERATING.value}),  # the showcases operate
         ), fixed.party_org))
     # Township officers need enough enterprises in their township.
     township_officers = {county: township for _, county, township in _OFFICERS if township}
@@ -608,7 +906,10 @@ def _random_enterprise(
                 break
         employees = _company_size(rng, kind)
     names.add(name)
-    party_org, members = _party(rng, kind, employees)
+    economics = _economics(rng, kind, cooperative, county, industry, employees)
+    party_org, members = _party(rng, kind, employees, cooperative=cooperative,
+                                status=OperatingStatus(economics["operating_status"]),
+                                above_scale=bool(economics["above_scale"]))
     if status == "中共党员":
         members = max(members, 1)  # the owner is a member too
     members = min(members, employees)
@@ -624,10 +925,37 @@ def _random_enterprise(
         kind=kind.value, region=divisions.region_path(county, township), industry=industry,
         employees=employees, party_members=members, owner_is_member=status == "中共党员",
         mass_orgs=_mass_orgs(rng, kind, employees), owner_name=owner, owner_political_status=status,
-        demonstration_point=party_org in (_Org.BRANCH, _Org.GENERAL_BRANCH, _Org.COMMITTEE)
-        and rng.random() < 0.25,
-        visit_cadence_days=cadence,
+        demonstration_point=party_org in _OWN and rng.random() < 0.25,
+        visit_cadence_days=cadence, **economics,
     ), party_org)
+
+
+def _economics(rng: random.Random, kind: EnterpriseKind, cooperative: bool, county: str, industry: str,
+               employees: int) -> dict[str, Any]:
+    """经营状态, 年营业收入 (万元) and 规上 that goes with it, and the 园区 or 楼宇 a firm sits in."""
+    roll = rng.random()
+    status = (OperatingStatus.SUSPENDED if roll < _SUSPENDED else
+              OperatingStatus.DEREGISTERED if roll < _SUSPENDED + _DEREGISTERED else OperatingStatus.OPERATING)
+    low, high = _REVENUE_PER_WORKER.get(industry, (12, 40))
+    revenue: float | None = round(employees * rng.uniform(low, high), 1)
+    # Small firms and shops often leave 营业收入 blank; 规上 is then not known either.
+    if employees < 50 and rng.random() < (0.3 if kind == EnterpriseKind.INDIVIDUAL or cooperative else 0.12):
+        revenue = None
+    legal_person = kind not in (EnterpriseKind.INDIVIDUAL,) and not cooperative
+    above: bool | None = None
+    if revenue is not None:
+        above = legal_person and revenue >= _ABOVE_SCALE.get(industry, _INDUSTRY_THRESHOLD)
+    location_kind: str | None = None
+    location_name: str | None = None
+    if legal_person:
+        places = [(where, name) for where, name, industries in _LOCATIONS.get(county, ())
+                  if industry in (industries or _MANUFACTURING)]
+        chance = 0.45 if any(where == _BUILDING for where, _ in places) else 0.35
+        if places and rng.random() < chance:
+            where, location_name = rng.choice(places)
+            location_kind = where.value
+    return {"operating_status": status.value, "revenue": revenue, "above_scale": above,
+            "location_kind": location_kind, "location_name": location_name}
 
 
 def _company_name(rng: random.Random, kind: EnterpriseKind, county: str, township: str, industry: str) -> str:
@@ -658,34 +986,47 @@ def _company_size(rng: random.Random, kind: EnterpriseKind) -> int:
     return rng.randint(301, 600)
 
 
-def _party(rng: random.Random, kind: EnterpriseKind, employees: int) -> tuple[_Org, int]:
-    """The party organisation and the formal members it goes with."""
+def _party(rng: random.Random, kind: EnterpriseKind, employees: int, *, cooperative: bool = False,
+           status: OperatingStatus = OperatingStatus.OPERATING, above_scale: bool = False) -> tuple[_Org, int]:
+    """The party organisation (a joint branch: one wished) and the formal members it goes with."""
     roll = rng.random()
-    if kind == EnterpriseKind.INDIVIDUAL:
-        org = _Org.JOINT_BRANCH if roll < 0.08 else _Org.NONE
+    if status == OperatingStatus.DEREGISTERED:
+        org = _Org.NONE  # a closed firm's organisation went with it
+    elif kind == EnterpriseKind.INDIVIDUAL:
+        org = _Org.JOINT_BRANCH if roll < 0.06 else _Org.ATTACHED if roll < 0.16 else _Org.NONE
+    elif cooperative:
+        org = (_Org.BRANCH if roll < 0.12 else _Org.ATTACHED if roll < 0.27 else _Org.JOINT_BRANCH if roll < 0.37
+               else _Org.NONE)
     elif employees >= 100:
         # Restructured firms mostly kept the organisation they had as state firms.
-        none_share = 0.15 if kind == EnterpriseKind.RESTRUCTURED else 0.45
+        none_share = 0.1 if kind == EnterpriseKind.RESTRUCTURED else 0.16
         if roll < none_share:
             org = _Org.NONE
-        elif roll < none_share + 0.08:
+        elif roll < none_share + 0.05:
             org = _Org.JOINT_BRANCH
-        elif kind == EnterpriseKind.RESTRUCTURED and employees >= 300 and roll > 0.75:
-            # Only former state firms keep a committee (党委) of this size.
+        elif employees >= 300 and roll > (0.75 if kind == EnterpriseKind.RESTRUCTURED else 0.92):
+            # Former state firms keep a committee (党委) of this size; a few large private ones have one.
             org = _Org.COMMITTEE
         elif employees >= 200 and roll > 0.8:
             org = _Org.GENERAL_BRANCH
         else:
             org = _Org.BRANCH
+    elif above_scale:
+        # A small firm above the scale (规上) is where the county pushes first.
+        org = (_Org.NONE if roll < 0.14 else _Org.ATTACHED if roll < 0.16 else _Org.JOINT_BRANCH if roll < 0.56
+               else _Org.BRANCH)
     else:
-        org = _Org.NONE if roll < 0.75 else _Org.JOINT_BRANCH if roll < 0.9 else _Org.BRANCH
+        # Most small firms are covered by a joint branch; a few with one or two members attach.
+        org = (_Org.NONE if roll < 0.28 else _Org.ATTACHED if roll < 0.32 else _Org.JOINT_BRANCH if roll < 0.8
+               else _Org.BRANCH)
     if org == _Org.NONE:
         if kind == EnterpriseKind.INDIVIDUAL:
             return org, rng.choice((0, 0, 0, 1))
         # A few have enough members for their own branch but none yet: the officers' targets.
-        return org, rng.randint(3, 7) if rng.random() < 0.08 else rng.randint(0, 2)
-    if org == _Org.JOINT_BRANCH:
-        return org, rng.randint(1, 4)
+        return org, rng.randint(3, 7) if rng.random() < 0.08 else rng.choice((0, 0, 0, 1, 1, 2))
+    if org in (_Org.JOINT_BRANCH, _Org.ATTACHED):
+        # Too few for a branch of their own: that is why they join or attach.
+        return org, rng.choice((0, 1, 1, 2, 2)) if org == _Org.JOINT_BRANCH else rng.randint(1, 2)
     if org == _Org.BRANCH:
         return org, rng.randint(3, max(3, min(20, employees // 6)))
     if org == _Org.GENERAL_BRANCH:
@@ -716,7 +1057,9 @@ def _tenures(
     ordered = sorted(officers, key=lambda o: (o is not sandbox, -o.region.count(SEPARATOR)))
     tenures: dict[int, list[_Tenure]] = {}
     for officer in ordered:
-        free = [e for e in enterprises if e.id not in tenures and covers(officer.region, e.region)]
+        # Nobody looks after a closed firm (注销) any more.
+        free = [e for e in enterprises if e.id not in tenures and covers(officer.region, e.region)
+                and e.operating_status != OperatingStatus.DEREGISTERED.value]
         if officer is sandbox:
             showcases = [by_name[OVERDUE_SHOWCASE], by_name[RECENT_SHOWCASE]]
             rest = [e for e in free if e not in showcases]

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage import city, creditcode, development, divisions
+from storage import city, coverage, creditcode, development, divisions
 from storage.digests import officer_summary, supervisor_digest, week_of
-from storage.enums import FeedbackStatus, Role, Stage
+from storage.enums import FeedbackStatus, Formation, OrgCategory, Role, SecretarySource, Stage
 from storage.models import (
     Assignment,
     AuditEntry,
@@ -22,6 +22,8 @@ from storage.models import (
     Feedback,
     Founding,
     HeadcountRecord,
+    PartyOrganisation,
+    PartyOrgCoverage,
     Person,
     ReviewNote,
     User,
@@ -34,7 +36,9 @@ from storage.uow import unit_of_work
 TODAY = date(2026, 11, 25)
 TZ = ZoneInfo("Asia/Shanghai")
 SCALE = city.TINY.with_years(2)
-TABLES = (ReviewNote, Person, HeadcountRecord, Visit, Feedback, Founding, Assignment, User, Enterprise, AuditEntry)
+# In the order they can be emptied (the coverage and the enterprises refer to the organisations).
+TABLES = (ReviewNote, Person, HeadcountRecord, Visit, Feedback, Founding, Assignment, PartyOrgCoverage, User, Enterprise,
+          PartyOrganisation, AuditEntry)
 
 
 async def _seed(factory: async_sessionmaker[AsyncSession], seed: int = 7, scale: city.Scale = SCALE) -> city.CitySummary:
@@ -201,6 +205,53 @@ async def test_a_city_goes_only_into_a_database_without_enterprises(
         await _seed(session_factory)
     async with unit_of_work(session_factory) as uow:
         assert await uow.session.scalar(select(func.count()).select_from(Enterprise)) == SCALE.enterprises
+
+
+async def test_the_citys_registry_has_organisations_as_a_county_keeps_them(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """The demo's organisations at city scale: joint branches of several firms of one place, 挂靠,
+    undated ones, secretaries sent; the officers' founding records match what they founded."""
+    summary = await _seed(session_factory)
+    async with unit_of_work(session_factory) as uow:
+        s = uow.session
+        firms = {e.id: e for e in await s.scalars(select(Enterprise))}
+        organisations = {o.id: o for o in await s.scalars(select(PartyOrganisation))}
+        rows = list(await s.scalars(select(PartyOrgCoverage)))
+        records = list(await s.scalars(select(Founding)))
+        tenures = list(await s.scalars(select(Assignment)))
+        figures = await coverage.coverage(s, divisions.CITY, TODAY)
+
+    covers: dict[int, list[Enterprise]] = {}
+    for row in rows:
+        assert firms[row.enterprise_id].party_org_id == row.organisation_id
+        assert row.started_on == organisations[row.organisation_id].founded_on
+        covers.setdefault(row.organisation_id, []).append(firms[row.enterprise_id])
+    assert summary.organisations == len(organisations) == len(covers)
+    joint = [o for o in organisations.values() if o.formation == Formation.JOINT]
+    assert joint and all(2 <= len(covers[o.id]) <= 5 for o in joint)
+    assert all(len({e.location_name or e.region for e in covers[o.id]}) == 1 for o in joint)
+    assert any(o.formation == Formation.ATTACHED for o in organisations.values())
+    assert {o.category for o in organisations.values()} >= {OrgCategory.BRANCH.value, OrgCategory.GENERAL_BRANCH.value}
+    assert any(o.founded_on is None for o in organisations.values())
+    assert all(o.parent_name for o in organisations.values())
+    sent = sum(o.secretary_source == SecretarySource.SENT for o in organisations.values())
+    assert 0.03 * len(organisations) <= sent <= 0.25 * len(organisations)
+
+    assert len(records) == summary.foundings == SCALE.foundings_per_year * SCALE.years
+    for record in records:
+        organisation = organisations[record.organisation_id or 0]
+        assert record.founded_on == organisation.founded_on and record.name == organisation.name
+        assert TODAY - timedelta(days=365 * SCALE.years) <= record.founded_on < TODAY
+        assert sorted(record.enterprise_ids) == sorted(e.id for e in covers[organisation.id])
+        assert record.enterprise_ids[0] == record.enterprise_id
+        assert any(t.enterprise_id == record.enterprise_id and t.officer_id == record.officer_id
+                   and t.started_on <= record.founded_on and (t.ended_on is None or record.founded_on < t.ended_on)
+                   for t in tenures)
+
+    assert figures.org_rate is not None and 0.4 <= figures.org_rate <= 0.85
+    assert figures.work_rate is not None and figures.work_rate >= 0.9
+    assert figures.above_scale > 0 and figures.suspended + figures.deregistered > 0
 
 
 def test_a_scale_needs_real_counties_and_a_year() -> None:
