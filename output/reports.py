@@ -277,15 +277,20 @@ async def year_end(session: AsyncSession, scope: str, year: int, tz: ZoneInfo, l
 async def _queue(session: AsyncSession, name: str, now: datetime,
                  make: Callable[[str, str], Awaitable[Report]], locale: str) -> int:
     """Queues each supervisor's report (`make(scope, locale)`), once per supervisor and period;
-    how many messages were new."""
-    queued = 0
+    how many messages were new. Every report is built before the first is queued: on SQLite the
+    first write takes the database's lock until the commit, and building the others under it
+    would hold every officer's save for seconds (as the weekly digests, built first, written last)."""
+    built = []
     for supervisor in await _supervisors(session):
         if supervisor.chat_id is None:  # excluded by the query; narrows the type
             continue
-        report = await make(supervisor.region, locale_of(supervisor.locale, locale))
+        built.append((supervisor, supervisor.chat_id,
+                      await make(supervisor.region, locale_of(supervisor.locale, locale))))
+    queued = 0
+    for supervisor, chat_id, report in built:
         files = [attachment(report.filename, XLSX, report.workbook)]
         if await outbox.enqueue(session, dedupe_key=f"report:{name}:{supervisor.id}:{report.period}",
-                                chat_id=supervisor.chat_id, user_id=supervisor.id, kind=KIND, text=report.text,
+                                chat_id=chat_id, user_id=supervisor.id, kind=KIND, text=report.text,
                                 not_before=now, attachments=files):
             queued += 1
     return queued

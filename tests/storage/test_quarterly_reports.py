@@ -285,3 +285,40 @@ async def test_the_jobs_queue_only_on_the_first_working_day(
     await scheduler.quarterly_report_job()  # run again: nothing new
     assert sorted(key.rsplit(":", 1)[1] for key in await _rows(session_factory)) == ["2026", "2026", "2026-Q4",
                                                                                      "2026-Q4"]
+
+
+async def test_the_report_job_builds_every_report_before_it_holds_the_write_lock(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A city's 年终统计 takes a second to build, 17 of them many: meanwhile SQLite's one write
+    lock must stay free for the officers' saves, so nothing is queued until all are built."""
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    from output import reports
+    from storage.db import make_async_engine, make_session_factory
+
+    factory = make_session_factory(make_async_engine(sqlite_url))
+    await _world(factory)
+    path = make_url(sqlite_url).database
+    assert path is not None
+    lock_free: list[bool] = []
+    build = reports.quarterly
+
+    async def probed(*args: object, **kwargs: object) -> reports.Report:
+        probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")  # fails at once while a transaction holds the write lock
+            probe.execute("ROLLBACK")
+            lock_free.append(True)
+        except sqlite3.OperationalError:
+            lock_free.append(False)
+        finally:
+            probe.close()
+        return await build(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reports, "quarterly", probed)
+    assert await _queue(factory, year_end=False, now=QUARTER_DAY) == 2
+    await factory.kw["bind"].dispose()
+    assert lock_free == [True, True]  # the city's and 枝江市's supervisors
